@@ -1,0 +1,1 @@
+"""Data layer: MLTable/JSONL readers, the dataset doctor, splits, converters, torch datasets."""

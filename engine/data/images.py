@@ -1,0 +1,36 @@
+"""Opening images the same way everywhere: EXIF orientation applied, always RGB."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PIL import Image, ImageOps
+
+
+def load_image_rgb(path: str | os.PathLike) -> Image.Image:
+    """Open an image as 8-bit RGB with its EXIF orientation applied.
+
+    Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are converted.
+    """
+    with Image.open(path) as image:
+        image = ImageOps.exif_transpose(image)
+        return to_rgb(image)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB."""
+    if image.mode == "RGB":
+        return image.copy() if image.readonly else image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # 16/32-bit single channel: scale the real range to 8 bits instead of clipping.
+        array = np.asarray(image, dtype=np.float64)
+        top = array.max() or 1.0
+        scale = 255.0 / (65535.0 if top > 255 else 255.0)
+        return Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8)).convert("RGB")
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")

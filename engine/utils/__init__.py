@@ -1,0 +1,1 @@
+"""Small shared helpers: registries, atomic file writes."""

@@ -1,0 +1,1 @@
+"""JSON Schemas of job files: the only place defaults and allowed values live."""
