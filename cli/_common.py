@@ -59,11 +59,18 @@ def configure_logging(debug: bool) -> None:
     logger.addHandler(handler)
 
 
-def err_console():
-    """A rich console on stderr (logs, progress, tables for people)."""
-    from rich.console import Console
+_err_console = None
 
-    return Console(stderr=True, highlight=False)
+
+def err_console():
+    """The one rich console on stderr (logs, progress, tables), shared so live displays and
+    log lines do not overwrite each other."""
+    global _err_console
+    if _err_console is None:
+        from rich.console import Console
+
+        _err_console = Console(stderr=True, highlight=False)
+    return _err_console
 
 
 def out_console():

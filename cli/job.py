@@ -2,6 +2,297 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import typer
 
+from automl.cli._common import (
+    OUTPUT_OPTION,
+    SET_OPTION,
+    OutputFormat,
+    out_console,
+    print_json,
+)
+from automl.cli._progress import JobProgress, format_params
+
 app = typer.Typer(help="Validate, render and run AutoML image jobs.", no_args_is_help=True)
+
+FILE_OPTION = typer.Option(..., "--file", "-f", help="The job YAML file.")
+
+
+# --- validate and render -------------------------------------------------------------------
+
+
+@app.command("validate")
+def validate_command(
+    file: Path = FILE_OPTION,
+    overrides: list[str] | None = SET_OPTION,
+    skip_data: bool = typer.Option(
+        False, "--skip-data", help="Check the job file only, not the images and labels."
+    ),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> int:
+    """Check a job file (schema, cross-field rules) and its data (exit 0 valid, 1 not)."""
+    from automl.engine.config import load_job
+    from automl.engine.errors import ConfigError
+
+    try:
+        job = load_job(file, overrides or ())
+    except ConfigError as exc:
+        _report_invalid(file, exc, output)
+        return 1
+    report = None if skip_data else _check_data(job)
+    _report_valid(file, job, output, report)
+    return 0 if report is None or report.ok else 1
+
+
+def _check_data(job):
+    """The dataset doctor on the job's data (its paths exist: load_job checked them)."""
+    from automl.engine.data import check_job_data
+
+    return check_job_data(job.resolved)
+
+
+def _report_invalid(file: Path, exc, output: OutputFormat) -> None:
+    errors = exc.issues or [exc.message]
+    if output is OutputFormat.json:
+        print_json(
+            {
+                "file": str(file),
+                "valid": False,
+                "errors": errors,
+                "warnings": [],
+                "mode": None,
+                "task": None,
+            }
+        )
+        return
+    for line in errors:
+        sys.stdout.write(f"{line}\n")
+    noun = "problem" if len(errors) == 1 else "problems"
+    sys.stderr.write(f"error: {file} is not a valid job ({len(errors)} {noun})\n")
+
+
+def _report_valid(file: Path, job, output: OutputFormat, report=None) -> None:
+    data_ok = report is None or report.ok
+    problems = list(report.problems) if report is not None else []
+    warnings = job.warnings + (list(report.warnings) if report is not None else [])
+    if output is OutputFormat.json:
+        print_json(
+            {
+                "file": str(file),
+                "valid": data_ok,
+                "errors": problems,
+                "warnings": warnings,
+                "mode": job.mode,
+                "task": job.task,
+                "data": report.to_dict() if report is not None else None,
+            }
+        )
+        return
+    for line in warnings:
+        sys.stdout.write(f"warning: {line}\n")
+    for line in problems:
+        sys.stdout.write(f"{line}\n")
+    if not data_ok:
+        sys.stderr.write(f"error: {file}: the job's data has {len(problems)} problem(s)\n")
+        return
+    checked = "" if report is None else ", data checked"
+    sys.stdout.write(f"{file}: valid {job.task} job, mode {job.mode}{checked}\n")
+
+
+@app.command("render")
+def render_command(
+    file: Path = FILE_OPTION,
+    overrides: list[str] | None = SET_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Print the job with every default filled in (YAML; --output json for JSON)."""
+    import logging
+
+    from automl.engine.config import load_job, render_job_yaml
+
+    job = load_job(file, overrides or ())
+    log = logging.getLogger("automl.cli.job")
+    for line in job.warnings:
+        log.warning(line)
+    if output is OutputFormat.json:
+        print_json(job.resolved)
+    else:
+        sys.stdout.write(render_job_yaml(job))
+
+
+# --- running and following jobs ------------------------------------------------------------
+
+RUNS_ROOT_OPTION = typer.Option(
+    Path("runs"), "--runs-root", help="Folder that holds run directories (default ./runs)."
+)
+
+
+def _parse_gpus(gpus: str | None) -> list[int] | None:
+    from automl.engine.errors import UsageError
+
+    if gpus is None:
+        return None
+    try:
+        return [int(part) for part in gpus.split(",") if part.strip()]
+    except ValueError:
+        raise UsageError(f"--gpus {gpus!r}: expected GPU indices like 0,1") from None
+
+
+@app.command("create")
+def create(
+    file: Path = typer.Option(..., "--file", "-f", help="The job YAML file."),
+    name: str | None = typer.Option(
+        None, "--name", help="Job name (default: the file's 'name', else task and time)."
+    ),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="Run directory (default: <runs-root>/<name>)."
+    ),
+    runs_root: Path = RUNS_ROOT_OPTION,
+    overrides: list[str] | None = SET_OPTION,
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL (default: a journal file in the run directory)."
+    ),
+    gpus: str | None = typer.Option(
+        None, "--gpus", help="GPU indices to use, e.g. 0,1 (default: all visible)."
+    ),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> int:
+    """Run a job: validate, prepare data, run its trials, keep the best model."""
+    from automl.engine.runs import submit_job
+
+    with JobProgress() as progress:
+        summary = submit_job(
+            file,
+            overrides or [],
+            name=name,
+            run_dir=run_dir,
+            runs_root=runs_root,
+            storage_url=storage,
+            gpus=_parse_gpus(gpus),
+            on_event=progress,
+        )
+    return _report_finished(summary, output)
+
+
+@app.command("resume")
+def resume(
+    job: str = typer.Argument(..., help="Job name or run directory."),
+    runs_root: Path = RUNS_ROOT_OPTION,
+    storage: str | None = typer.Option(
+        None, "--storage", help="Optuna storage URL, when the job was created with one."
+    ),
+    gpus: str | None = typer.Option(None, "--gpus", help="GPU indices to use."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> int:
+    """Continue a killed or canceled job; finished trials are kept, never rerun."""
+    from automl.engine.runs import resume_job
+
+    with JobProgress() as progress:
+        summary = resume_job(
+            job, runs_root=runs_root, storage_url=storage, gpus=_parse_gpus(gpus), on_event=progress
+        )
+    return _report_finished(summary, output)
+
+
+@app.command("show")
+def show(
+    job: str = typer.Argument(..., help="Job name or run directory."),
+    runs_root: Path = RUNS_ROOT_OPTION,
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Show a job's status, trials and best result."""
+    from automl.engine.runs import find_run_dir, read_summary
+
+    summary = read_summary(find_run_dir(job, runs_root))
+    if output is OutputFormat.json:
+        print_json(summary)
+        return
+    _print_summary(summary)
+
+
+@app.command("list")
+def list_jobs(runs_root: Path = RUNS_ROOT_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+    """List the jobs under the runs folder, newest first."""
+    from rich.table import Table
+
+    from automl.engine.runs import list_runs
+
+    runs = list_runs(runs_root)
+    if output is OutputFormat.json:
+        print_json(runs)
+        return
+    table = Table("name", "task", "status", "trials", "best", "started")
+    for run in runs:
+        best = "-" if run["best_score"] is None else f"{run['best_score']:.4f}"
+        table.add_row(
+            run["name"],
+            str(run["task"]),
+            str(run["status"]),
+            str(run["n_trials"]),
+            best,
+            str(run["started_at"]),
+        )
+    out_console().print(table)
+
+
+@app.command("cancel")
+def cancel(
+    job: str = typer.Argument(..., help="Job name or run directory."),
+    runs_root: Path = RUNS_ROOT_OPTION,
+) -> None:
+    """Stop a running job from another shell (its finished trials are kept)."""
+    from automl.engine.runs import cancel_run, find_run_dir
+
+    run_dir = find_run_dir(job, runs_root)
+    stopped = cancel_run(run_dir)
+    typer.echo(f"job {run_dir.name}: " + ("canceled" if stopped else "cancel requested"))
+
+
+def _report_finished(summary: dict, output: OutputFormat) -> int:
+    if output is OutputFormat.json:
+        print_json(summary)
+    else:
+        _print_summary(summary)
+    if summary.get("status") != "completed":
+        _print_failures(summary)
+        return 1
+    return 0
+
+
+def _print_summary(summary: dict) -> None:
+    console = out_console()
+    best = summary.get("best_trial") or {}
+    metric = (summary.get("primary_metric") or {}).get("name", "score")
+    trials = summary.get("trials", [])
+    console.print(f"job {summary.get('name')} {summary.get('status')}: {len(trials)} trial(s)")
+    if best:
+        console.print(f"  best trial      {best.get('number')}")
+        console.print(
+            f"  {metric:<15} {best.get('score'):.4f}"
+            if best.get("score") is not None
+            else f"  {metric:<15} -"
+        )
+        params = best.get("params") or {}
+        if params:
+            console.print(f"  params          {format_params(params, limit=10)}")
+        run_dir = Path(summary.get("run_dir", "."))
+        console.print(f"  best model      {run_dir / 'best_model'}")
+    console.print(f"  run directory   {summary.get('run_dir')}")
+
+
+def _print_failures(summary: dict, n_lines: int = 20) -> None:
+    """The job's error and, for each failed trial, its error and the tail of its log."""
+    if summary.get("error"):
+        sys.stderr.write(f"error: {summary['error']}\n")
+    run_dir = Path(summary.get("run_dir", "."))
+    for trial in summary.get("trials", []):
+        if trial.get("state") != "failed":
+            continue
+        sys.stderr.write(f"trial {trial['number']} failed: {trial.get('error')}\n")
+        log = run_dir / "trials" / str(trial["number"]) / "trial.log"
+        if log.is_file():
+            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-n_lines:]
+            sys.stderr.write(f"--- last lines of {log} ---\n" + "\n".join(tail) + "\n")

@@ -4,4 +4,59 @@ from __future__ import annotations
 
 import typer
 
+from automl.cli._common import OUTPUT_OPTION, OutputFormat, out_console, print_json
+
 app = typer.Typer(help="Manage pretrained weights.", no_args_is_help=True)
+
+
+def weights_rows(names: list[str] | None = None) -> list[dict]:
+    """One row per model: source, weights id, cache folder, cached file (or null)."""
+    from automl.engine.models import MODELS, cache_location, cached_weights_file, get_model_spec
+
+    rows = []
+    for name in names or list(MODELS):
+        spec = get_model_spec(name)
+        cached = cached_weights_file(spec)
+        rows.append(
+            {
+                "model": name,
+                "source": spec.source,
+                "weights": spec.weights_id,
+                "cache": str(cache_location(spec)) if spec.has_pretrained else None,
+                "cached_file": str(cached) if cached else None,
+            }
+        )
+    return rows
+
+
+@app.command("list")
+def list_weights(output: OutputFormat = OUTPUT_OPTION) -> None:
+    """List models, where their weights come from, and whether they are cached here."""
+    rows = weights_rows()
+    if output == OutputFormat.json:
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    table = Table("model", "source", "weights", "cached")
+    for row in rows:
+        cached = "yes" if row["cached_file"] else ("-" if row["weights"] is None else "no")
+        table.add_row(row["model"], row["source"], row["weights"] or "(none)", cached)
+    out_console().print(table)
+
+
+@app.command("fetch")
+def fetch(
+    names: list[str] = typer.Argument(..., help="Model names, e.g. resnet50 vitb16r224."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Download pretrained weights into the library caches (TORCH_HOME, HF_HOME)."""
+    from automl.engine.models import fetch_weights, get_model_spec
+
+    specs = [get_model_spec(name) for name in names]  # unknown names fail before downloading
+    fetched = [{"model": spec.name, "file": str(fetch_weights(spec))} for spec in specs]
+    if output == OutputFormat.json:
+        print_json(fetched)
+        return
+    for row in fetched:
+        out_console().print(f"{row['model']}: {row['file']}")

@@ -1,1 +1,191 @@
-"""JSON Schemas of job files: the only place defaults and allowed values live."""
+"""JSON Schemas of job files: the only place defaults and allowed values live.
+
+Two files, shipped as package data:
+
+- `job.schema.json`: JSON Schema 2020-12 of a job file for all four tasks (types, ranges,
+  enums, task defaults, descriptions). Editors use it through the
+  `# yaml-language-server: $schema=` line of the example jobs.
+- `models.json`: the models of each task, the default model, per-model defaults
+  (vitb16r224 batch 48, yolov5 epochs 30, ...) and model families (which keys a family
+  does not take, how many layer groups `layers_to_freeze` may freeze).
+
+Everything else (the config engine, the model registry tests, the sweep) reads them through
+the accessors below, so a default or a model name is written exactly once.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_DIR = Path(__file__).resolve().parent
+JOB_SCHEMA_PATH = SCHEMA_DIR / "job.schema.json"
+MODELS_PATH = SCHEMA_DIR / "models.json"
+
+TASKS: tuple[str, ...] = (
+    "image_classification",
+    "image_classification_multilabel",
+    "image_object_detection",
+    "image_instance_segmentation",
+)
+
+
+@lru_cache(maxsize=1)
+def _job_schema() -> dict:
+    return json.loads(JOB_SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=1)
+def _models() -> dict:
+    return json.loads(MODELS_PATH.read_text(encoding="utf-8"))
+
+
+def _check_task(task: str) -> str:
+    if task not in TASKS:
+        import difflib
+
+        from automl.engine.errors import ConfigError
+
+        close = difflib.get_close_matches(str(task), TASKS, n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(f"unknown task {task!r}{hint} (tasks: {', '.join(TASKS)})")
+    return task
+
+
+def load_schema(task: str | None = None) -> dict:
+    """The job JSON Schema: for all tasks (None), or specialised to one task.
+
+    The task form has no `if`/`then` branches: `task` is a const and `training_parameters`,
+    `search_space` and `primary_metric` are the task's own, which is what editors and the
+    defaults pass need. Returns a fresh copy the caller may change.
+    """
+    schema = copy.deepcopy(_job_schema())
+    if task is None:
+        return schema
+    _check_task(task)
+    props = schema["properties"]
+    props["task"] = {"type": "string", "const": task}
+    props["primary_metric"] = {**props["primary_metric"], "enum": primary_metrics(task)}
+    props["primary_metric"]["default"] = default_primary_metric(task)
+    props["training_parameters"] = {"$ref": f"#/$defs/training_parameters/{task}"}
+    props["search_space"] = {"$ref": f"#/$defs/search_space/{task}"}
+    schema.pop("allOf", None)
+    schema["title"] = f"{schema['title']}: {task}"
+    return schema
+
+
+def model_names(task: str) -> list[str]:
+    """Model names of `task`, in the reference's order (the model registry must equal it)."""
+    return list(_models()["tasks"][_check_task(task)]["models"])
+
+
+def default_model(task: str) -> str:
+    """The model a trial uses when neither training_parameters nor the search sets one."""
+    return _models()["tasks"][_check_task(task)]["default_model"]
+
+
+def primary_metrics(task: str) -> list[str]:
+    """Primary metrics allowed for `task`; the first is the default."""
+    branch = _task_branch(task)
+    return list(branch["then"]["properties"]["primary_metric"]["enum"])
+
+
+def default_primary_metric(task: str) -> str:
+    """accuracy, iou or mean_average_precision."""
+    return primary_metrics(task)[0]
+
+
+def _task_branch(task: str) -> dict:
+    _check_task(task)
+    for branch in _job_schema()["allOf"]:
+        if branch["if"]["properties"]["task"]["const"] == task:
+            return branch
+    raise KeyError(task)  # job.schema.json lacks a branch: a packaging bug, not user input
+
+
+def hyperparameter_schema(name: str) -> dict:
+    """The schema (type, range, enum, description) of one hyperparameter, task-free."""
+    defs = _job_schema()["$defs"]
+    if name in defs["hyperparameters"]:
+        return copy.deepcopy(defs["hyperparameters"][name])
+    return copy.deepcopy(defs["search_only"][name])
+
+
+def training_parameter_names(task: str) -> list[str]:
+    """Keys allowed in `training_parameters` for `task`."""
+    return list(_training_parameters_schema(task)["properties"])
+
+
+def searchable_names(task: str) -> list[str]:
+    """Keys allowed in a `search_space` sub-space for `task`."""
+    return list(_job_schema()["$defs"]["search_space"][_check_task(task)]["items"]["properties"])
+
+
+def _training_parameters_schema(task: str) -> dict:
+    return _job_schema()["$defs"]["training_parameters"][_check_task(task)]
+
+
+def task_defaults(task: str) -> dict[str, Any]:
+    """Every training parameter of `task` with its task-level default (model_name included)."""
+    props = _training_parameters_schema(task)["properties"]
+    return {name: copy.deepcopy(spec["default"]) for name, spec in props.items()}
+
+
+def model_defaults(task: str, model: str) -> dict[str, Any]:
+    """Defaults that differ for `model` (e.g. vitb16r224: batch 48); {} when none."""
+    table = _models()["model_defaults"].get(_check_task(task), {})
+    return copy.deepcopy(table.get(model, {}))
+
+
+def model_family(model: str) -> dict | None:
+    """The family entry of `model` in models.json (excluded_keys, layer_groups), or None."""
+    for name, family in _models()["families"].items():
+        if model in family["models"]:
+            return {"name": name, **family}
+    return None
+
+
+def excluded_keys(model: str) -> list[str]:
+    """Training parameters the model's family does not take (yolov5: min_size, ...)."""
+    family = model_family(model)
+    return list(family["excluded_keys"]) if family else []
+
+
+def applicable_parameter_names(task: str, model: str) -> list[str]:
+    """Training parameters of `task` that apply to `model`."""
+    excluded = set(excluded_keys(model))
+    return [name for name in training_parameter_names(task) if name not in excluded]
+
+
+def task_of_parameter(name: str) -> list[str]:
+    """Tasks whose training_parameters or search_space accept `name` (for error messages)."""
+    return [t for t in TASKS if name in training_parameter_names(t) or name in searchable_names(t)]
+
+
+def runtime_names(task: str) -> dict[str, str]:
+    """v2 name -> Azure runtime name where they differ (e.g. box_score_threshold ->
+    box_score_thresh), for files that use runtime names such as settings.json."""
+    hps = _job_schema()["$defs"]["hyperparameters"]
+    names = training_parameter_names(task)
+    return {n: hps[n]["x-runtime-name"] for n in names if "x-runtime-name" in hps.get(n, {})}
+
+
+def advanced_settings_schema() -> dict:
+    """The schema of the JSON object inside `training_parameters.advanced_settings`."""
+    return copy.deepcopy(_job_schema()["$defs"]["advanced_settings"])
+
+
+def advanced_settings_defaults() -> dict[str, bool]:
+    """{"stream_image_files": false, "apply_automl_train_augmentations": true, ...}."""
+    props = _job_schema()["$defs"]["advanced_settings"]["properties"]
+    return {name: spec["default"] for name, spec in props.items()}
+
+
+def schema_file(task: str | None = None) -> Path:
+    """Path of the schema file editors should point at (one file serves every task)."""
+    if task is not None:
+        _check_task(task)
+    return JOB_SCHEMA_PATH

@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from automl.engine.data.urls import is_remote, read_bytes
+
+# EXIF orientations 5-8 rotate by 90 degrees: width and height swap once applied.
+_SWAPPING_ORIENTATIONS = (5, 6, 7, 8)
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+def open_image(location: str | os.PathLike) -> Image.Image:
+    """Open (lazily) a local image or one behind an fsspec URL."""
+    location = str(location)
+    if is_remote(location):
+        return Image.open(io.BytesIO(read_bytes(location)))
+    return Image.open(location)
 
 
 def load_image_rgb(path: str | os.PathLike) -> Image.Image:
@@ -13,16 +28,25 @@ def load_image_rgb(path: str | os.PathLike) -> Image.Image:
 
     Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are converted.
     """
-    with Image.open(path) as image:
+    with open_image(path) as image:
         image = ImageOps.exif_transpose(image)
         return to_rgb(image)
+
+
+def oriented_size(image: Image.Image) -> tuple[int, int]:
+    """(width, height) after EXIF orientation, read from the header without decoding."""
+    width, height = image.size
+    orientation = image.getexif().get(_EXIF_ORIENTATION_TAG, 1)
+    if orientation in _SWAPPING_ORIENTATIONS:
+        return height, width
+    return width, height
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB."""
     if image.mode == "RGB":
         return image.copy() if image.readonly else image
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         # 16/32-bit single channel: scale the real range to 8 bits instead of clipping.
         array = np.asarray(image, dtype=np.float64)
         top = array.max() or 1.0

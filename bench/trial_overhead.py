@@ -1,0 +1,209 @@
+"""Wall time of one trial through our trial runner vs the same training in a plain loop.
+
+Same model (resnet18 from scratch), data (bundled/shared flowers5), epochs, batch size,
+threads and data workers; both evaluate every epoch. Goal: ratio <= 1.10.
+Usage: python bench/trial_overhead.py [--epochs 2] [--threads 2] [--model resnet18]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLOWER_ROOTS = (REPO / "examples" / "data" / "flowers5", Path("/work/shared/datasets/flowers5"))
+
+
+def trial_command(spec_path: Path, run_dir: Path) -> list[str]:
+    """The command timed on our side (the one line to switch to `automl job create`)."""
+    return [sys.executable, "-m", "automl.engine.training.trial", str(spec_path)]
+
+
+def find_images(split: str) -> list[tuple[Path, str]]:
+    """(image, class) pairs: the bundled dataset's JSONL, else a class-per-folder copy."""
+    bundled = FLOWER_ROOTS[0] / split / "annotations.jsonl"
+    if bundled.is_file():
+        rows = [json.loads(line) for line in bundled.read_text().splitlines() if line]
+        return sorted((bundled.parent / r["image_url"], r["label"]) for r in rows)
+    folder = FLOWER_ROOTS[1] / ("val" if split == "valid" else split)
+    found = sorted((p, p.parent.name) for p in folder.glob("*/*.jpg"))
+    if not found:
+        sys.exit("flowers5 images not found")
+    return found
+
+
+def write_manifests(work: Path) -> tuple[dict, list[str]]:
+    paths, labels = {}, set()
+    for split in ("train", "valid"):
+        records = [{"image_url": str(p), "label": name} for p, name in find_images(split)]
+        labels |= {r["label"] for r in records}
+        paths[split] = work / f"{split}.jsonl"
+        paths[split].write_text("".join(json.dumps(r) + "\n" for r in records))
+    return paths, sorted(labels)
+
+
+def parameters(args) -> dict:
+    return {
+        "model_name": args.model,
+        "number_of_epochs": args.epochs,
+        "training_batch_size": 32,
+        "validation_batch_size": 32,
+        "learning_rate": 0.01,
+        "learning_rate_scheduler": "warmup_cosine",
+        "warmup_cosine_lr_cycles": 0.45,
+        "warmup_cosine_lr_warmup_epochs": 1,
+        "step_lr_gamma": 0.5,
+        "step_lr_step_size": 5,
+        "optimizer": "sgd",
+        "momentum": 0.9,
+        "weight_decay": 1e-4,
+        "nesterov": True,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "ams_gradient": False,
+        "gradient_accumulation_step": 1,
+        "early_stopping": False,
+        "early_stopping_patience": 5,
+        "early_stopping_delay": 5,
+        "evaluation_frequency": 1,
+        "number_of_workers": args.workers,
+        "random_seed": 0,
+        "weighted_loss": 0,
+        "training_crop_size": args.crop,
+        "validation_crop_size": args.crop,
+        "validation_resize_size": int(args.crop * 256 / 224),
+        "pretrained": False,
+    }
+
+
+def time_trial_runner(args, work: Path, manifests: dict, labels: list[str]) -> float:
+    trial_dir = work / "run" / "trials" / "0"
+    trial_dir.mkdir(parents=True)
+    spec = {
+        "version": 1,
+        "job_name": "bench",
+        "run_dir": str(work / "run"),
+        "trial_number": 0,
+        "trial_dir": str(trial_dir),
+        "task": "image_classification",
+        "primary_metric": {"name": "accuracy", "goal": "maximize"},
+        "training_parameters": parameters(args),
+        "params": {},
+        "data": {
+            "train_manifest": str(manifests["train"]),
+            "valid_manifest": str(manifests["valid"]),
+            "labels": labels,
+        },
+        "device": "cpu",
+        "n_threads": args.threads,
+        "resume": False,
+        "study": None,
+    }
+    spec_path = trial_dir / "spec.json"
+    spec_path.write_text(json.dumps(spec))
+    start = time.perf_counter()
+    with open(trial_dir / "trial.log", "w") as log:
+        code = subprocess.call(trial_command(spec_path, work / "run"), stdout=log, stderr=log)
+    elapsed = time.perf_counter() - start
+    if code != 0:
+        sys.exit(f"trial failed, see {trial_dir / 'trial.log'}")
+    return elapsed
+
+
+PLAIN_LOOP = r"""
+import json, math, sys, time
+import torch, torchvision
+from torch.utils.data import DataLoader, Dataset
+from PIL import Image
+from torchvision import transforms as T
+cfg = json.loads(sys.argv[1])
+torch.set_num_threads(cfg["threads"]); torch.manual_seed(0)
+mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+class Images(Dataset):
+    def __init__(self, path, tf):
+        self.rows = [json.loads(l) for l in open(path)]; self.tf = tf
+    def __len__(self): return len(self.rows)
+    def __getitem__(self, i):
+        r = self.rows[i]
+        return self.tf(Image.open(r["image_url"]).convert("RGB")), cfg["labels"].index(r["label"])
+crop = cfg["crop"]
+jitter = T.RandomApply([T.ColorJitter(0.4, 0.4, 0.4, 0.4)], p=0.5)
+train_tf = T.Compose([T.RandomResizedCrop(crop), T.RandomHorizontalFlip(), jitter,
+    T.ToTensor(), T.Normalize(mean, std)])
+valid_tf = T.Compose([T.Resize(int(crop * 256 / 224)), T.CenterCrop(crop),
+    T.ToTensor(), T.Normalize(mean, std)])
+kw = dict(num_workers=cfg["workers"], persistent_workers=cfg["workers"] > 0)
+train = DataLoader(Images(cfg["train"], train_tf), batch_size=32, shuffle=True, **kw)
+valid = DataLoader(Images(cfg["valid"], valid_tf), batch_size=32, **kw)
+model = getattr(torchvision.models, cfg["model"])(num_classes=len(cfg["labels"]))
+opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=1e-4)
+warm, total = len(train), len(train) * cfg["epochs"]
+def f(s):
+    if s < warm:
+        return s / warm
+    return max(0.0, 0.5 * (1 + math.cos(math.pi * 0.9 * (s - warm) / (total - warm))))
+sched = torch.optim.lr_scheduler.LambdaLR(opt, f)
+loss_fn = torch.nn.CrossEntropyLoss()
+for epoch in range(cfg["epochs"]):
+    model.train()
+    for x, y in train:
+        loss = loss_fn(model(x), y); opt.zero_grad(); loss.backward()
+        torch.nn.utils.clip_grad_value_(model.parameters(), 5.0); opt.step(); sched.step()
+    model.eval(); correct = 0
+    with torch.inference_mode():
+        for x, y in valid:
+            correct += (model(x).argmax(1) == y).sum().item()
+    print("epoch", epoch + 1, "accuracy", correct / len(valid.dataset), flush=True)
+torch.save(model.state_dict(), cfg["out"])
+"""
+
+
+def time_plain_loop(args, work: Path, manifests: dict, labels: list[str]) -> float:
+    cfg = {
+        "threads": args.threads,
+        "workers": args.workers,
+        "crop": args.crop,
+        "epochs": args.epochs,
+        "model": args.model,
+        "labels": labels,
+        "train": str(manifests["train"]),
+        "valid": str(manifests["valid"]),
+        "out": str(work / "plain.pt"),
+    }
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", PLAIN_LOOP, json.dumps(cfg)], check=True, stdout=subprocess.DEVNULL
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--crop", type=int, default=112)
+    parser.add_argument("--model", default="resnet18", help="a torchvision model name")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        manifests, labels = write_manifests(work)
+        plain = time_plain_loop(args, work, manifests, labels)
+        ours = time_trial_runner(args, work, manifests, labels)
+    print(
+        f"model {args.model}, {args.epochs} epochs, crop {args.crop}, threads {args.threads}, "
+        f"workers {args.workers}"
+    )
+    print(f"plain torch loop: {plain:.1f} s")
+    print(f"trial runner:     {ours:.1f} s")
+    print(f"ratio:            {ours / plain:.3f}x (goal <= 1.10x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Problems found in a job file, and where they are: `job.yml:LINE: $.path: message`.
+
+Every stage (load, overrides, validate, checks) reports `Issue`s with a path into the job
+data; a `Locator` turns the path into a line of the file, or into the `--set` override that
+put the value there, so the user is pointed at what they typed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from automl.engine.errors import ConfigError
+
+PathT = tuple  # tuple[str | int, ...]: keys of mappings and indexes of lists
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem (level "error") or notice (level "warning") at `path` in the job."""
+
+    path: PathT
+    message: str
+    level: str = "error"
+    location: str | None = None  # set when the problem is not at a path (a bad --set)
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == "error"
+
+
+def warning(path: PathT, message: str) -> Issue:
+    """An `Issue` that does not make the job invalid."""
+    return Issue(tuple(path), message, "warning")
+
+
+def format_path(path: Sequence) -> str:
+    """('search_space', 0, 'learning_rate') -> '$.search_space[0].learning_rate'."""
+    text = "$"
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+@dataclass
+class Locator:
+    """Maps a path in the job data to `file:LINE` or to the `--set` that set it."""
+
+    label: str
+    root: object = None  # the ruamel round-trip tree, which knows line numbers
+    overrides: dict[PathT, str] = field(default_factory=dict)  # path -> "key.path=value"
+
+    def locate(self, path: Sequence) -> str:
+        path = tuple(path)
+        for override_path, text in self.overrides.items():
+            if path[: len(override_path)] == override_path:
+                return f"--set {text}"
+        return f"{self.label}:{self.line_of(path)}"
+
+    def line_of(self, path: Sequence) -> int:
+        """1-based line of the deepest part of `path` present in the file (1 if none)."""
+        node, line = self.root, 1
+        for part in path:
+            position = _position(node, part)
+            if position is None:
+                break
+            line = position[0] + 1
+            node = node[part]
+        return line
+
+    def format(self, issue: Issue) -> str:
+        if issue.location:
+            return f"{issue.location}: {issue.message}"
+        return f"{self.locate(issue.path)}: {format_path(issue.path)}: {issue.message}"
+
+    def sort_key(self, issue: Issue) -> tuple[int, str]:
+        location = issue.location or self.locate(issue.path)
+        line = self.line_of(issue.path) if not location.startswith("--set") else 10**9
+        return line, format_path(issue.path)
+
+
+def _position(node: object, part: object) -> tuple[int, int] | None:
+    """(line, column) of key or index `part` in a ruamel node, None if it is not there."""
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if isinstance(node, dict) and part in node:
+            return lc.key(part)
+        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            return lc.item(part)
+    except (KeyError, IndexError, TypeError):  # keys added by --set have no position
+        return None
+    return None
+
+
+def raise_for_errors(issues: Iterable[Issue], locator: Locator) -> None:
+    """Raise one `ConfigError` listing every error in `issues` (warnings are not errors)."""
+    errors = sorted((i for i in issues if i.is_error), key=locator.sort_key)
+    if not errors:
+        return
+    lines = _unique(locator.format(i) for i in errors)
+    noun = "problem" if len(lines) == 1 else "problems"
+    message = f"{locator.label} is not a valid job ({len(lines)} {noun}):\n  " + "\n  ".join(lines)
+    raise ConfigError(message, issues=lines)
+
+
+def format_warnings(issues: Iterable[Issue], locator: Locator) -> list[str]:
+    """The warnings of `issues` as located lines, in file order."""
+    found = sorted((i for i in issues if not i.is_error), key=locator.sort_key)
+    return _unique(locator.format(i) for i in found)
+
+
+def _unique(lines: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(lines))

@@ -1,0 +1,118 @@
+"""What every converter shares: the result type, the registry, image look-ups."""
+
+from __future__ import annotations
+
+import abc
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+from PIL import Image
+
+from automl.engine.data.images import oriented_size
+from automl.engine.errors import DataError, UsageError
+from automl.engine.utils.registry import Registry
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class ConversionResult:
+    """Records in the normalised JSONL form, with absolute image paths in `image_url`."""
+
+    task: str
+    records: list[dict]
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ConvertOptions:
+    """Format-specific inputs: where the images are, a class-names file, a CSV separator."""
+
+    images: Path | None = None
+    names: Path | None = None
+    separator: str | None = None
+
+
+class Converter(abc.ABC):
+    """Reads one annotation format into records for one of the supported tasks."""
+
+    tasks: ClassVar[tuple[str, ...]]
+    default_task: ClassVar[str]
+
+    def resolve_task(self, task: str | None, source: Path) -> str:
+        """The task to convert for: the one asked, else the format's default."""
+        task = task or self.default_task
+        if task not in self.tasks:
+            name = type(self).__name__
+            raise UsageError(
+                f"{name} cannot produce task {task!r}; it supports: {', '.join(self.tasks)}"
+            )
+        return task
+
+    @abc.abstractmethod
+    def convert(self, source: Path, task: str, options: ConvertOptions) -> ConversionResult:
+        """Read `source` and return its records for `task`."""
+
+
+CONVERTERS: Registry[type[Converter]] = Registry("converter")
+
+
+def is_image(path: str | os.PathLike) -> bool:
+    return str(path).lower().endswith(IMAGE_SUFFIXES)
+
+
+def image_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) after EXIF orientation from the header; None when unreadable."""
+    try:
+        with Image.open(path) as image:
+            return oriented_size(image)
+    except (OSError, ValueError):
+        return None
+
+
+def details(path: Path, width: int | None = None, height: int | None = None) -> dict:
+    """`image_details` with the format and the size (given, else read from the header)."""
+    if not width or not height:
+        size = image_size(path)
+        width, height = size if size else (None, None)
+    result = {"format": path.suffix.lstrip(".").lower()}
+    if width and height:
+        result.update(width=int(width), height=int(height))
+    return result
+
+
+def find_image(name: str, folders: Sequence[Path]) -> Path:
+    """The first existing `folder/name` (or `folder/basename(name)`); else the first guess."""
+    candidates = []
+    for folder in folders:
+        candidates += [folder / name, folder / os.path.basename(name)]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.absolute()
+    return candidates[0].absolute()
+
+
+def require_exists(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DataError(f"{path}: {what} not found")
+    return path
+
+
+def clip_unit(value: float) -> float:
+    return min(1.0, max(0.0, value))
+
+
+def box_record(label: str, box: Sequence[float], crowd: bool = False) -> dict:
+    """A detection object from normalised (x1, y1, x2, y2), clipped to [0, 1]."""
+    x1, y1, x2, y2 = (clip_unit(float(v)) for v in box)
+    return {
+        "label": label,
+        "topX": x1,
+        "topY": y1,
+        "bottomX": x2,
+        "bottomY": y2,
+        "isCrowd": bool(crowd),
+    }

@@ -1,0 +1,243 @@
+"""From a resolved job to the manifests trials read: read, check, split, write.
+
+`prepare_job_data` is what a run calls; `check_job_data` runs the same checks and writes
+nothing (for `automl job validate` and `automl data validate --file`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from automl.engine.data.doctor import (
+    DataReport,
+    check_duplicates,
+    check_leakage,
+    check_min_images,
+    check_no_classes,
+    check_rare_classes,
+    check_unseen_labels,
+    class_counts,
+    summarise,
+)
+from automl.engine.data.manifest import write_manifest
+from automl.engine.data.reader import public_record, read_dataset
+from automl.engine.data.split import split_records
+from automl.engine.errors import DataError
+from automl.engine.utils.files import write_json_atomic
+
+logger = logging.getLogger("automl.data")
+DEFAULT_VALIDATION_SIZE = 0.2
+DEFAULT_SEED = 0
+
+
+@dataclass
+class PreparedData:
+    """The manifests a run trains and validates on, and what was noticed on the way."""
+
+    train_manifest: Path
+    valid_manifest: Path
+    labels: list[str]
+    n_train: int
+    n_valid: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _JobData:
+    task: str
+    train: list[dict]
+    valid: list[dict]
+    report: DataReport
+    split: dict
+
+
+def prepare_job_data(job_resolved: dict, run_dir: Path, *, seed: int | None = None) -> PreparedData:
+    """Read and check the job's data, split it if needed, write run_dir/data/.
+
+    Writes `data/train.jsonl`, `data/valid.jsonl` (manifests) and `data/split.json`.
+    Raises DataError listing every problem when the data cannot be used.
+    """
+    data = _load_job_data(job_resolved, seed)
+    if data.report.problems:
+        raise DataError(_problem_message(data.report.problems), problems=data.report.problems)
+    for warning in data.report.warnings:
+        logger.warning(warning)
+    out = Path(run_dir) / "data"
+    train_path, valid_path = out / "train.jsonl", out / "valid.jsonl"
+    write_manifest(train_path, [public_record(r) for r in data.train])
+    write_manifest(valid_path, [public_record(r) for r in data.valid])
+    labels = sorted(class_counts(data.task, data.train))
+    write_json_atomic(out / "split.json", {**data.split, "labels": labels})
+    return PreparedData(
+        train_manifest=train_path.absolute(),
+        valid_manifest=valid_path.absolute(),
+        labels=labels,
+        n_train=len(data.train),
+        n_valid=len(data.valid),
+        warnings=list(data.report.warnings),
+    )
+
+
+def load_prepared_data(run_dir: Path) -> PreparedData:
+    """The data a run was prepared with (for `automl job resume`): never re-split."""
+    out = Path(run_dir) / "data"
+    split_path = out / "split.json"
+    if not split_path.is_file():
+        raise DataError(
+            f"{split_path} is missing: the job stopped before its data was prepared",
+            hint="start it again with 'automl job create'",
+        )
+    split = json.loads(split_path.read_text(encoding="utf-8"))
+    return PreparedData(
+        train_manifest=(out / "train.jsonl").absolute(),
+        valid_manifest=(out / "valid.jsonl").absolute(),
+        labels=list(split["labels"]),
+        n_train=int(split["n_train"]),
+        n_valid=int(split["n_valid"]),
+    )
+
+
+def check_job_data(job_resolved: dict) -> DataReport:
+    """Run the doctor on the job's data without writing anything.
+
+    The summary is `{"task", "split", "train": {...}, "valid": {...}}`, each side with
+    images, classes (counts), objects and boxes_per_image (detection, segmentation) and
+    the image size range. Unreadable tables become problems, not exceptions.
+    """
+    try:
+        data = _load_job_data(job_resolved, None)
+    except DataError as exc:
+        return DataReport(problems=[str(exc), *exc.problems], summary={})
+    return data.report
+
+
+def _load_job_data(job: dict, seed: int | None) -> _JobData:
+    task = job["task"]
+    target = job.get("target_column_name") or "label"
+    train_path = _data_path(job, "training_data")
+    train, train_report = read_dataset(train_path, task, target)
+    report = DataReport(problems=list(train_report.problems), warnings=list(train_report.warnings))
+    # Azure's minimum counts the training data as given, before any split.
+    report.problems += check_min_images(train, "training data")
+    valid_path = _data_path(job, "validation_data") if job.get("validation_data") else None
+    if valid_path is not None:
+        valid, valid_report = read_dataset(valid_path, task, target)
+        report.problems += valid_report.problems
+        report.warnings += valid_report.warnings
+        split = _given_split(train_path, valid_path, train, valid)
+    else:
+        train, valid, split = _split(job, task, train, train_path, seed, report)
+    _run_rules(task, train, valid, report, leakage=valid_path is not None)
+    report.summary = _job_summary(task, train, valid, train_report, split)
+    return _JobData(task, train, valid, report, split)
+
+
+def _data_path(job: dict, key: str) -> str:
+    section = job.get(key)
+    if not isinstance(section, dict) or not section.get("path"):
+        raise DataError(f"{key}.path is missing in the resolved job")
+    return str(section["path"])
+
+
+def _split(job, task, records, train_path, seed, report) -> tuple[list, list, dict]:
+    size = job.get("validation_data_size")
+    size = DEFAULT_VALIDATION_SIZE if size is None else float(size)
+    seed, seed_source = _seed(job, seed)
+    if report.problems or len(records) < 2:
+        return records, [], _split_record("none", train_path, None, records, [], seed, size)
+    train, valid = split_records(records, task, size, seed)
+    split = _split_record("stratified", train_path, None, train, valid, seed, size)
+    split["seed_source"] = seed_source
+    return train, valid, split
+
+
+def _seed(job: dict, seed: int | None) -> tuple[int, str]:
+    if seed is not None:
+        return int(seed), "argument"
+    given = (job.get("training_parameters") or {}).get("random_seed")
+    if given is not None:
+        return int(given), "training_parameters.random_seed"
+    return DEFAULT_SEED, "default"
+
+
+def _given_split(train_path, valid_path, train, valid) -> dict:
+    return _split_record("validation_data", train_path, valid_path, train, valid, None, None)
+
+
+def _split_record(method, train_path, valid_path, train, valid, seed, size) -> dict:
+    return {
+        "version": 1,
+        "method": method,
+        "seed": seed,
+        "validation_data_size": size,
+        "sources": {"training_data": str(train_path), "validation_data": valid_path},
+        "n_train": len(train),
+        "n_valid": len(valid),
+        "train": [r["image_url"] for r in train],
+        "valid": [r["image_url"] for r in valid],
+    }
+
+
+def _run_rules(task, train, valid, report: DataReport, *, leakage: bool) -> None:
+    report.problems += check_no_classes(task, train, "training data")
+    report.problems += check_unseen_labels(task, train, valid)
+    if leakage:
+        report.problems += check_leakage(train, valid)
+    report.warnings += check_duplicates(train, "training data")
+    report.warnings += check_rare_classes(task, train, "training data")
+
+
+def _job_summary(task, train, valid, train_report: DataReport, split: dict) -> dict:
+    return {
+        "task": task,
+        "split": split["method"],
+        "train": summarise(task, train, train_report.summary.get("n_dropped", 0)),
+        "valid": summarise(task, valid),
+    }
+
+
+def _problem_message(problems: list[str]) -> str:
+    shown = "\n".join(f"  {p}" for p in problems[:50])
+    more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
+    return f"the job's data has {len(problems)} problems:\n{shown}{more}"
+
+
+def check_dataset(path: str | Path, task: str, target_column_name: str = "label") -> DataReport:
+    """Run the doctor on one dataset (MLTable folder or file, or JSONL) as training data.
+
+    A folder with no MLTable but `train/` and `valid/` MLTable folders (the layout of the
+    bundled datasets and of `automl data convert --validation-size`) is checked as a
+    training/validation pair, exactly as a job using both would be.
+    """
+    path = Path(path)
+    pair = _pair_folders(path)
+    if pair is not None:
+        job = {
+            "task": task,
+            "target_column_name": target_column_name,
+            "training_data": {"path": str(pair[0])},
+            "validation_data": {"path": str(pair[1])},
+        }
+        return check_job_data(job)
+    try:
+        records, report = read_dataset(path, task, target_column_name)
+    except DataError as exc:
+        return DataReport(problems=[str(exc), *exc.problems])
+    report.problems += check_min_images(records, "training data")
+    report.problems += check_no_classes(task, records, "training data")
+    report.warnings += check_duplicates(records, "training data")
+    report.warnings += check_rare_classes(task, records, "training data")
+    report.summary = {"task": task, "split": None, "train": report.summary, "valid": None}
+    return report
+
+
+def _pair_folders(path: Path) -> tuple[Path, Path] | None:
+    if not path.is_dir() or (path / "MLTable").exists():
+        return None
+    train, valid = path / "train", path / "valid"
+    if (train / "MLTable").is_file() and (valid / "MLTable").is_file():
+        return train, valid
+    return None

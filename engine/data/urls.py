@@ -1,0 +1,84 @@
+"""Where an `image_url` or an MLTable path points: a local file, `file://`, or an fsspec URL.
+
+Relative references resolve against the folder of the file that holds them (the MLTable
+or JSONL folder), never against the current directory, so jobs run the same from cron.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from automl.engine.errors import DataError
+
+
+def is_remote(location: str) -> bool:
+    """True for a URL other than `file://` (and other than a Windows drive letter)."""
+    scheme = urlparse(location).scheme
+    return len(scheme) > 1 and scheme != "file"
+
+
+def file_uri_to_path(uri: str) -> str:
+    """`file:///data/a.jpg` -> `/data/a.jpg` (percent-escapes decoded)."""
+    parsed = urlparse(uri)
+    return unquote(parsed.netloc + parsed.path) if parsed.netloc else unquote(parsed.path)
+
+
+def resolve_location(reference: str, base_dir: str | os.PathLike) -> str:
+    """Resolve `reference` to an absolute local path or a URL fsspec can open.
+
+    Raises DataError when the URL scheme has no installed fsspec filesystem.
+    """
+    reference = reference.strip()
+    if reference.startswith("file:"):
+        return str(Path(file_uri_to_path(reference)).absolute())
+    if is_remote(reference):
+        check_remote_supported(reference)
+        return reference
+    path = Path(os.path.expanduser(reference))
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    return os.path.normpath(path)
+
+
+def check_remote_supported(url: str) -> None:
+    """Raise DataError unless fsspec and a filesystem for the URL's scheme are importable."""
+    scheme = urlparse(url).scheme
+    try:
+        import fsspec
+
+        fsspec.get_filesystem_class(scheme)
+    except ImportError as exc:
+        raise DataError(
+            f"cannot open {url!r}: no filesystem for '{scheme}://' is installed ({exc})",
+            hint=f"install the fsspec implementation for '{scheme}' (e.g. adlfs for azureml/"
+            "abfss, s3fs for s3, aiohttp for https) or download the images and use local paths",
+        ) from None
+    except ValueError:
+        raise DataError(
+            f"cannot open {url!r}: '{scheme}://' is not a known fsspec protocol",
+            hint="use a local path, a file:// URI, or a URL fsspec understands",
+        ) from None
+
+
+def read_bytes(location: str) -> bytes:
+    """Read a local file or an fsspec URL."""
+    if is_remote(location):
+        import fsspec
+
+        with fsspec.open(location, "rb") as handle:
+            return handle.read()
+    with open(location, "rb") as handle:
+        return handle.read()
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """A path as a user would type it: relative to the current folder when inside it."""
+    text = str(path)
+    if is_remote(text):
+        return text
+    try:
+        return os.path.relpath(text) if not os.path.relpath(text).startswith("..") else text
+    except ValueError:  # another drive on Windows
+        return text

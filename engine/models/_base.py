@@ -1,0 +1,61 @@
+"""What every model builder provides: the registry entry and its metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from automl.engine.tasks.classification import IMAGENET_MEAN, IMAGENET_STD
+from automl.engine.utils.registry import Registry
+
+CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One architecture: how to build it and what training and inference must know about it.
+
+    `layer_groups` are the ordered parameter-name prefixes that `layers_to_freeze: N` freezes
+    (the first N groups), adapted from Azure's table (reference §3.10) to the parameter names
+    of the library module we build. `grad_clip` is Azure's runtime rule: clip by value 5.0,
+    ViTs by norm 1.0.
+    """
+
+    name: str
+    tasks: tuple[str, ...]
+    family: str
+    source: str  # "torchvision", "timm" or "builtin"
+    builder: Callable[..., nn.Module]
+    layer_groups: tuple[tuple[str, ...], ...]
+    input_size: int = 224
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    weights_id: str | None = None  # torchvision weights enum member, or timm "arch.tag"
+    grad_clip: tuple[str, float] = ("value", 5.0)
+    fixed_crop_size: bool = False  # ViT: validation_crop_size must equal training_crop_size
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def has_pretrained(self) -> bool:
+        return self.weights_id is not None
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add `spec` to the model registry (a duplicate name raises at import time)."""
+    MODELS.add(spec.name, spec)
+    return spec
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The spec of `name`; an unknown name raises RegistryError with the closest matches."""
+    return MODELS.get(name)
+
+
+def model_names(task: str) -> list[str]:
+    """Registered model names that support `task`, sorted."""
+    return sorted(name for name in MODELS if task in MODELS.get(name).tasks)

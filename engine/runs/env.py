@@ -1,0 +1,57 @@
+"""env.json: what a run ran on, so results can be compared and reproduced."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from automl.engine.utils.files import write_json_atomic
+
+RECORDED_PACKAGES = (
+    "automl-vision",
+    "torch",
+    "torchvision",
+    "timm",
+    "optuna",
+    "numpy",
+    "pillow",
+    "ultralytics",
+)
+
+
+def package_versions(names: tuple[str, ...] = RECORDED_PACKAGES) -> dict[str, str | None]:
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def describe_environment() -> dict:
+    import torch
+
+    gpus = []
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            props = torch.cuda.get_device_properties(index)
+            gpus.append({"index": index, "name": props.name, "memory_mb": props.total_memory >> 20})
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "host": socket.gethostname(),
+        "cpu_count": os.cpu_count(),
+        "packages": package_versions(),
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "gpus": gpus,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+    }
+
+
+def write_env_json(path: Path) -> None:
+    write_json_atomic(path, describe_environment())

@@ -1,0 +1,171 @@
+"""`automl job create` and `automl job resume` in one engine call each.
+
+load job -> run directory (job.yml, job.resolved.yml, env.json) -> data (manifests, split)
+-> the sweep controller (which also runs single trials) -> summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from automl.engine.errors import AutomlError
+from automl.engine.runs.env import write_env_json
+from automl.engine.runs.rundir import (
+    RUNS_ROOT_DEFAULT,
+    check_job_name,
+    clear_controller_pid,
+    create_run_dir,
+    default_job_name,
+    find_run_dir,
+    write_controller_pid,
+)
+from automl.engine.utils.files import write_json_atomic, write_text_atomic
+
+logger = logging.getLogger("automl.runs")
+SOURCE_FILE = "job_source.json"
+EventCallback = Callable[[dict], None]
+
+
+def submit_job(
+    job_path: str | Path,
+    overrides: Sequence[str] = (),
+    *,
+    name: str | None = None,
+    run_dir: Path | None = None,
+    runs_root: Path = RUNS_ROOT_DEFAULT,
+    storage_url: str | None = None,
+    gpus: list[int] | None = None,
+    on_event: EventCallback | None = None,
+) -> dict:
+    """Validate a job file, record it in a new run directory, prepare data, run it."""
+    from automl.engine.config import load_job
+
+    job = load_job(job_path, overrides)
+    for warning in job.warnings:
+        logger.warning(warning)
+    job_name = check_job_name(name or job.name or default_job_name(job.task))
+    job.name = job_name
+    run_dir = create_run_dir(run_dir or runs_root / job_name)
+    _record_job(job, run_dir, overrides)
+    logger.info("job %s: run directory %s", job_name, run_dir)
+    if on_event is not None:
+        on_event(
+            {
+                "type": "job_created",
+                "name": job_name,
+                "run_dir": str(run_dir),
+                "task": job.task,
+                "mode": job.mode,
+                "primary_metric": job.primary_metric,
+            }
+        )
+    data = _prepare_data(job, run_dir)
+    return _run_controller(job, run_dir, data, on_event, storage_url, gpus, resume=False)
+
+
+def resume_job(
+    name_or_dir: str,
+    *,
+    runs_root: Path = RUNS_ROOT_DEFAULT,
+    storage_url: str | None = None,
+    gpus: list[int] | None = None,
+    on_event: EventCallback | None = None,
+) -> dict:
+    """Continue a killed or canceled job: finished trials are kept, the budget is refilled."""
+    from automl.engine.config import load_job
+    from automl.engine.runs.rundir import controller_alive
+
+    run_dir = find_run_dir(name_or_dir, runs_root)
+    if controller_alive(run_dir):
+        raise AutomlError(
+            f"job at {run_dir} is still running", hint="cancel it first: automl job cancel"
+        )
+    source = json.loads((run_dir / SOURCE_FILE).read_text(encoding="utf-8"))
+    job = load_job(run_dir / "job.yml", source["overrides"], base_dir=Path(source["job_dir"]))
+    job.name = source["name"]
+    data = _load_prepared_data(run_dir)
+    storage_url = storage_url or source.get("storage_url")
+    return _run_controller(job, run_dir, data, on_event, storage_url, gpus, resume=True)
+
+
+def _record_job(job, run_dir: Path, overrides: Sequence[str]) -> None:
+    from automl.engine.config import render_job_yaml
+
+    write_text_atomic(run_dir / "job.yml", job.text)
+    header = "# Every key with its effective value (defaults filled).\n"
+    if overrides:
+        header += "".join(f"# --set {override}\n" for override in overrides)
+    write_text_atomic(run_dir / "job.resolved.yml", header + render_job_yaml(job))
+    write_json_atomic(
+        run_dir / SOURCE_FILE,
+        {
+            "name": job.name,
+            "job_file": str(Path(job.path).resolve()),
+            "job_dir": str(Path(job.path).resolve().parent),
+            "overrides": list(overrides),
+            "created_at": _now(),
+        },
+    )
+    write_env_json(run_dir / "env.json")
+
+
+def _prepare_data(job, run_dir: Path):
+    from automl.engine.data import prepare_job_data
+
+    try:
+        data = prepare_job_data(job.resolved, run_dir)
+    except AutomlError as error:
+        _write_failed_summary(job, run_dir, error)
+        raise
+    logger.info(
+        "data: %d training and %d validation images, %d classes",
+        data.n_train,
+        data.n_valid,
+        len(data.labels),
+    )
+    return data
+
+
+def _load_prepared_data(run_dir: Path):
+    from automl.engine.data import load_prepared_data
+
+    return load_prepared_data(run_dir)
+
+
+def _run_controller(job, run_dir, data, on_event, storage_url, gpus, *, resume: bool) -> dict:
+    from automl.engine.sweep import run_job
+
+    if storage_url and not resume:
+        source = json.loads((run_dir / SOURCE_FILE).read_text(encoding="utf-8"))
+        write_json_atomic(run_dir / SOURCE_FILE, {**source, "storage_url": storage_url})
+    write_controller_pid(run_dir)
+    try:
+        return run_job(
+            job, run_dir, data, on_event=on_event, storage_url=storage_url, resume=resume, gpus=gpus
+        )
+    finally:
+        clear_controller_pid(run_dir)
+
+
+def _write_failed_summary(job, run_dir: Path, error: AutomlError) -> None:
+    write_json_atomic(
+        run_dir / "summary.json",
+        {
+            "name": job.name,
+            "task": job.task,
+            "status": "failed",
+            "error": str(error),
+            "trials": [],
+            "started_at": _now(),
+            "finished_at": _now(),
+            "run_dir": str(run_dir),
+        },
+    )
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,303 @@
+"""AutoMode: our own, documented sweep policy for `max_trials > 1` without a search space.
+
+Azure does not publish what its AutoMode samples (azure-reference §5.5), so this is ours:
+
+1. **Portfolio first.** Each task has a list of proven configurations (model, learning
+   rate, epochs, batch size, image size), ordered by expected value: on a GPU the stronger
+   backbones first (ViT-B/16, SE-ResNeXt, ResNet-50 ... for classification; YOLOv8,
+   Faster R-CNN R50 ... for detection), on a CPU the cheap ones first (MobileNetV2,
+   ResNet-18 ...). Learning rates and batch sizes start from Azure's per-model defaults.
+2. **Sized to the data.** Epochs: 30 below 250 training images, 20 below 1,000, 15 below
+   10,000, else 10 (CPU: at most 10). Batch sizes: Azure's defaults fit 12 GiB; they scale
+   with the GPU's memory (x0.5 to x2), are capped at 16 on CPU and never exceed the
+   training images. CNN classifiers train at a smaller crop (128-224) when the images are
+   small or the device is a CPU; detectors use a larger input when the objects are small
+   (median box under 1 % of the image) and a smaller one on CPU.
+3. **Then TPE around the best.** The portfolio takes about half of `max_trials` (at least
+   2, at most its length); the rest is Bayesian sampling (TPE, multivariate, grouped) over
+   one sub-space per portfolio model, with the learning rate log-uniform within 4x of the
+   portfolio value and the rest fixed. The portfolio trials are TPE's first observations,
+   so it models from the first trial after them and gravitates to the best one.
+
+Values the user fixed in `training_parameters` always win: they are removed from the
+portfolio and the search space (a fixed `model_name` turns the portfolio into learning-rate
+variants of that model). The plan is written to `automode_plan.json` before any trial runs.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from automl.engine.data.manifest import read_manifest
+from automl.engine.sweep.space import SUBSPACE_PARAM, SearchSpace, Uniform
+
+LR_SPREAD = 4.0  # TPE's learning-rate range: portfolio value / 4 .. x 4
+SMALL_OBJECT_AREA = 0.01
+_PROFILE_SAMPLE = 200  # images whose size is read when the manifest lacks image_details
+
+CLASSIFICATION_GPU = [
+    ("vitb16r224", 0.0125, 48),
+    ("seresnext", 0.01, 78),
+    ("resnet50", 0.01, 78),
+    ("vits16r224", 0.0125, 128),
+    ("resnest50", 0.01, 78),
+    ("mobilenetv2", 0.01, 78),
+    ("resnet18", 0.01, 78),
+]
+CLASSIFICATION_CPU = [
+    ("mobilenetv2", 0.01, 16),
+    ("resnet18", 0.01, 16),
+    ("resnet34", 0.01, 16),
+    ("resnet50", 0.01, 16),
+    ("vits16r224", 0.0125, 16),
+]
+MULTILABEL_LR_FACTOR = 2.5  # Azure's multi-label defaults are ~2.5x the multi-class ones
+DETECTION_GPU = [
+    ("yolov8", 0.01, 16, {"image_size": 640, "model_size": "medium"}),
+    ("fasterrcnn_resnet50_fpn", 0.005, 2, {"min_size": 600, "max_size": 1333}),
+    ("yolo11", 0.01, 16, {"image_size": 640, "model_size": "medium"}),
+    ("retinanet_resnet50_fpn", 0.005, 2, {"min_size": 600, "max_size": 1333}),
+    ("yolov5", 0.01, 16, {"image_size": 640, "model_size": "medium"}),
+    ("fasterrcnn_resnet34_fpn", 0.005, 2, {"min_size": 600, "max_size": 1333}),
+]
+DETECTION_CPU = [
+    ("fasterrcnn_resnet18_fpn", 0.005, 2, {"min_size": 320, "max_size": 533}),
+    ("yolov8", 0.01, 8, {"image_size": 320, "model_size": "small"}),
+    ("fasterrcnn_resnet34_fpn", 0.005, 2, {"min_size": 320, "max_size": 533}),
+]
+SEGMENTATION_GPU = [
+    ("maskrcnn_resnet50_fpn", 0.005, 2, {"min_size": 600, "max_size": 1333}),
+    ("yolov8-seg", 0.01, 16, {"image_size": 640, "model_size": "medium"}),
+    ("maskrcnn_resnet34_fpn", 0.005, 2, {"min_size": 600, "max_size": 1333}),
+    ("yolo11-seg", 0.01, 16, {"image_size": 640, "model_size": "medium"}),
+    ("maskrcnn_resnet101_fpn", 0.005, 2, {"min_size": 600, "max_size": 1333}),
+]
+SEGMENTATION_CPU = [
+    ("maskrcnn_resnet18_fpn", 0.005, 2, {"min_size": 320, "max_size": 533}),
+    ("yolov8-seg", 0.01, 8, {"image_size": 320, "model_size": "small"}),
+]
+
+
+@dataclass
+class DataProfile:
+    """What the portfolio is sized to: image count, image size, objects per image."""
+
+    n_train: int
+    median_width: int | None = None
+    median_height: int | None = None
+    median_objects: float | None = None
+    median_box_area: float | None = None
+
+
+@dataclass
+class HardwareProfile:
+    """The device trials run on: GPU count and memory, or CPU cores."""
+
+    device: str  # "cuda" | "cpu"
+    n_gpus: int = 0
+    gpu_memory_gb: float | None = None
+    n_cpus: int = 1
+
+
+@dataclass
+class AutoModePlan:
+    """The portfolio (run first, in order) and the TPE space that follows it."""
+
+    portfolio: list[dict]
+    search_space: SearchSpace
+    n_portfolio: int
+    data: DataProfile
+    hardware: HardwareProfile
+    raw_search_space: list[dict] = field(default_factory=list)
+
+    def to_json(self, max_trials: int) -> dict:
+        """The record written to automode_plan.json (and sent in the "plan" event)."""
+        return {
+            "policy": "portfolio ordered by expected value, then TPE around the best",
+            "data": asdict(self.data),
+            "hardware": asdict(self.hardware),
+            "portfolio": self.portfolio,
+            "then": {
+                "sampling_algorithm": "bayesian",
+                "n_trials": max(0, max_trials - self.n_portfolio),
+                "search_space": self.raw_search_space,
+            },
+        }
+
+    def enqueue_params(self, index: int) -> dict:
+        """Optuna's fixed parameters of portfolio entry `index` (for study.enqueue_trial)."""
+        config = self.portfolio[index]
+        params = {SUBSPACE_PARAM: index} if len(self.search_space.subspaces) > 1 else {}
+        for key, distribution in self.search_space.subspaces[index].items():
+            if isinstance(distribution, Uniform):
+                params[self.search_space.param_name(index, key)] = config[key]
+        return params
+
+
+def plan_automode(
+    task: str,
+    data: DataProfile,
+    hardware: HardwareProfile,
+    max_trials: int,
+    fixed_params: dict,
+    default_learning_rate: Callable[[str], float | None] | None = None,
+) -> AutoModePlan:
+    """The AutoMode plan for a job (see the module docstring for the policy)."""
+    candidates = _candidates(task, hardware, fixed_params, default_learning_rate)
+    n_portfolio = min(len(candidates), max(2, (max_trials + 1) // 2), max_trials)
+    portfolio = [_sized(task, c, data, hardware, fixed_params) for c in candidates[:n_portfolio]]
+    raw = [_tpe_subspace(config) for config in portfolio]
+    space = SearchSpace.from_config(raw)
+    return AutoModePlan(portfolio, space, n_portfolio, data, hardware, raw)
+
+
+def _candidates(task, hardware, fixed_params, default_learning_rate) -> list[tuple]:
+    table = _portfolio_table(task, hardware.device == "cuda")
+    if task == "image_classification_multilabel":
+        table = [(m, lr * MULTILABEL_LR_FACTOR, b, *rest) for m, lr, b, *rest in table]
+    model = fixed_params.get("model_name")
+    if model is None:
+        return table
+    # A fixed model: learning-rate variants of it, starting from its own default.
+    known = {row[0]: row for row in table}
+    base = known.get(model) or (model, 0.01, 16, {})
+    lr = (default_learning_rate(model) if default_learning_rate else None) or base[1]
+    return [(model, lr * factor, *base[2:]) for factor in (1.0, 0.3, 3.0)]
+
+
+def _portfolio_table(task: str, on_gpu: bool) -> list[tuple]:
+    if task.startswith("image_classification"):
+        return [
+            (m, lr, b, {}) for m, lr, b in (CLASSIFICATION_GPU if on_gpu else CLASSIFICATION_CPU)
+        ]
+    if task == "image_object_detection":
+        return DETECTION_GPU if on_gpu else DETECTION_CPU
+    return SEGMENTATION_GPU if on_gpu else SEGMENTATION_CPU
+
+
+def _sized(task, candidate, data: DataProfile, hardware: HardwareProfile, fixed: dict) -> dict:
+    model, lr, batch, extra = candidate[0], candidate[1], candidate[2], dict(candidate[3])
+    config = {
+        "model_name": model,
+        "learning_rate": round(lr, 6),
+        "number_of_epochs": sized_epochs(data.n_train, hardware.device),
+        "training_batch_size": sized_batch(batch, data.n_train, hardware),
+    }
+    if task.startswith("image_classification"):
+        config.update(_classification_sizes(model, data, hardware))
+    else:
+        config.update(_detection_sizes(extra, data))
+    return {key: value for key, value in config.items() if key not in fixed or key == "model_name"}
+
+
+def sized_epochs(n_train: int, device: str) -> int:
+    """Fewer epochs for more data (each epoch then has more steps)."""
+    epochs = 30 if n_train < 250 else 20 if n_train < 1000 else 15 if n_train < 10000 else 10
+    return min(epochs, 10) if device == "cpu" else epochs
+
+
+def sized_batch(default: int, n_train: int, hardware: HardwareProfile) -> int:
+    """Azure's defaults fit 12 GiB: scale by GPU memory (x0.5..x2), cap on CPU and by data."""
+    if hardware.device == "cuda" and hardware.gpu_memory_gb:
+        scale = min(2.0, max(0.5, hardware.gpu_memory_gb / 12.0))
+        batch = max(1, int(default * scale))
+    else:
+        batch = min(default, 16)
+    return max(1, min(batch, n_train))
+
+
+def _classification_sizes(model: str, data: DataProfile, hardware: HardwareProfile) -> dict:
+    if model.startswith("vit"):
+        return {}  # the r224 ViTs take 224 px only
+    side = min(data.median_width or 224, data.median_height or 224)
+    crop = 224 if side >= 224 and hardware.device == "cuda" else max(128, min(224, side))
+    crop = 32 * round(crop / 32)
+    return {
+        "training_crop_size": crop,
+        "validation_crop_size": crop,
+        "validation_resize_size": int(crop * 256 / 224),
+    }
+
+
+def _detection_sizes(extra: dict, data: DataProfile) -> dict:
+    small = data.median_box_area is not None and data.median_box_area < SMALL_OBJECT_AREA
+    if not small:
+        return extra
+    if "image_size" in extra:
+        return {**extra, "image_size": int(extra["image_size"] * 1.6) // 32 * 32}
+    return {**extra, "min_size": int(extra["min_size"] * 4 / 3)}
+
+
+def _tpe_subspace(config: dict) -> dict:
+    subspace: dict = {key: {"type": "choice", "values": [value]} for key, value in config.items()}
+    if "learning_rate" in config:
+        lr = config["learning_rate"]
+        subspace["learning_rate"] = {
+            "type": "loguniform",
+            "min_value": math.log(lr / LR_SPREAD),
+            "max_value": math.log(lr * LR_SPREAD),
+        }
+    return subspace
+
+
+def profile_data(task: str, train_manifest: Path) -> DataProfile:
+    """Image count, median image size and, for detection, objects and box area per image."""
+    records = read_manifest(train_manifest)
+    widths, heights = _image_sizes(records[:_PROFILE_SAMPLE])
+    profile = DataProfile(
+        n_train=len(records),
+        median_width=int(statistics.median(widths)) if widths else None,
+        median_height=int(statistics.median(heights)) if heights else None,
+    )
+    if task in ("image_object_detection", "image_instance_segmentation"):
+        counts = [len(r.get("label") or []) for r in records]
+        areas = [_box_area(box) for r in records for box in (r.get("label") or [])]
+        areas = [a for a in areas if a is not None]
+        profile.median_objects = float(statistics.median(counts)) if counts else None
+        profile.median_box_area = float(statistics.median(areas)) if areas else None
+    return profile
+
+
+def _image_sizes(records: list[dict]) -> tuple[list[int], list[int]]:
+    widths, heights = [], []
+    for record in records:
+        details = record.get("image_details") or {}
+        width, height = details.get("width"), details.get("height")
+        if not (isinstance(width, int) and isinstance(height, int)):
+            width, height = _read_size(record.get("image_url"))
+        if width and height:
+            widths.append(width)
+            heights.append(height)
+    return widths, heights
+
+
+def _read_size(path: str | None) -> tuple[int | None, int | None]:
+    from PIL import Image  # header only: Image.open does not decode the pixels
+
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, TypeError, ValueError):
+        return None, None
+
+
+def _box_area(box: dict) -> float | None:
+    try:
+        return (box["bottomX"] - box["topX"]) * (box["bottomY"] - box["topY"])
+    except (KeyError, TypeError):
+        polygon = (box.get("polygon") or [[]])[0] if isinstance(box, dict) else []
+        if len(polygon) < 6:
+            return None
+        xs, ys = polygon[0::2], polygon[1::2]
+        return (max(xs) - min(xs)) * (max(ys) - min(ys))
+
+
+def profile_hardware(gpus: list[int], gpu_memory_gb: float | None, n_cpus: int) -> HardwareProfile:
+    """The device profile from the GPUs the controller packs trials on."""
+    if gpus:
+        return HardwareProfile("cuda", n_gpus=len(gpus), gpu_memory_gb=gpu_memory_gb, n_cpus=n_cpus)
+    return HardwareProfile("cpu", n_cpus=n_cpus)

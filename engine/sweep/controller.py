@@ -1,0 +1,825 @@
+"""The job controller: one loop serves a single trial, AutoMode and manual sweeps.
+
+For each trial it samples hyperparameters (the study's sampler), merges them over the
+user's `training_parameters`, resolves every default, writes `trials/<n>/spec.json` and
+launches `[python, -m, <trial module>, spec.json]` as its own process group (stdout and
+stderr to `trials/<n>/trial.log`), up to `max_concurrent_trials` at once, one GPU per
+trial slot (`CUDA_VISIBLE_DEVICES`) or the CPU threads split between slots. It polls
+`status.json` for progress and reads `result.json` when a trial exits; the outcome goes
+into the study and the run directory's summary.
+
+Stopping: `timeout_minutes` (whole job), `trial_timeout_minutes` (per trial), a cancel
+(event, SIGINT or SIGTERM: every trial's process group is killed, finished trials are
+kept), and a job whose first trials all fail the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from automl.engine.errors import AutomlError, CanceledError
+from automl.engine.sweep import automode as automode_policy
+from automl.engine.sweep.pruners import build_pruner, pruner_spec
+from automl.engine.sweep.pruners._base import reported_values
+from automl.engine.sweep.samplers import SweepSampler, build_sampler, normalize_sampling
+from automl.engine.sweep.space import SearchSpace
+from automl.engine.sweep.storage import (
+    PID_ATTR,
+    counts_against_budget,
+    open_study,
+    record_outcome,
+    running_trials,
+    storage_reference,
+)
+from automl.engine.sweep.summary import SummaryWriter, trial_rows, utc_now, write_sweep_plots
+from automl.engine.utils.files import write_json_atomic
+
+logger = logging.getLogger("automl.sweep")
+
+TRIAL_MODULE = "automl.engine.training.trial"
+POLL_INTERVAL_S = 0.05
+STATUS_POLL_S = 0.25  # how often status.json and the study are read per running trial
+KILL_GRACE_S = 10.0  # SIGTERM -> SIGKILL: time for a trial to save last.pt
+PRUNE_GRACE_S = 5.0  # time a trial gets to stop itself once the policy says so
+FAILURE_STREAK = 3
+LOG_TAIL_LINES = 20
+AUTOMODE_PLAN_FILE = "automode_plan.json"
+
+EventCallback = Callable[[dict], None]
+ParameterResolver = Callable[[str, dict], dict]
+
+
+@dataclass
+class SweepPlan:
+    """What the controller runs: limits, search space, sampler, pruner, fixed values."""
+
+    mode: str
+    max_trials: int
+    max_concurrent: int
+    timeout_minutes: float | None
+    trial_timeout_minutes: float | None
+    space: SearchSpace
+    sampling: dict
+    early_termination: dict | None
+    fixed_params: dict
+    automode: automode_policy.AutoModePlan | None = None
+
+    def limits(self) -> dict:
+        return {
+            "max_trials": self.max_trials,
+            "max_concurrent_trials": self.max_concurrent,
+            "timeout_minutes": self.timeout_minutes,
+            "trial_timeout_minutes": self.trial_timeout_minutes,
+        }
+
+
+@dataclass
+class TrialSlot:
+    """Where one concurrent trial runs: a GPU (CUDA_VISIBLE_DEVICES value) or CPU threads."""
+
+    index: int
+    cuda_visible_devices: str
+    n_threads: int
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.cuda_visible_devices else "cpu"
+
+
+@dataclass
+class RunningTrial:
+    """A launched trial process and what the controller has seen of it."""
+
+    number: int
+    trial_id: int
+    params: dict
+    slot: TrialSlot
+    process: subprocess.Popen
+    trial_dir: Path
+    started: float = field(default_factory=time.monotonic)
+    deadline: float | None = None
+    progress: dict = field(default_factory=dict)
+    next_check: float = 0.0
+    n_reports: int = 0
+    prune_deadline: float | None = None
+    stop_state: str | None = None
+    stop_error: str | None = None
+    kill_at: float | None = None
+
+    def live_info(self) -> dict:
+        return {
+            "epochs_completed": self.progress.get("epoch") or 0,
+            "duration_s": round(time.monotonic() - self.started, 3),
+            "best_score": self.progress.get("best_score"),
+        }
+
+
+def run_job(
+    job,
+    run_dir: Path,
+    data,
+    *,
+    on_event: EventCallback | None = None,
+    storage_url: str | None = None,
+    resume: bool = False,
+    gpus: list[int] | None = None,
+    cancel_event: threading.Event | None = None,
+    trial_module: str = TRIAL_MODULE,
+    resolve_parameters: ParameterResolver | None = None,
+    poll_interval_s: float = POLL_INTERVAL_S,
+) -> dict:
+    """Run a job's trials (single, AutoMode or sweep) and return the final summary dict.
+
+    `job` is an `automl.engine.config.Job`; `data` a `PreparedData`. `trial_module` is a
+    module name (run with -m) or a path to a .py file. Raises CanceledError after writing
+    the summary when the job is canceled; a failed job returns status "failed".
+    """
+    resolver = resolve_parameters or _default_resolver()
+    visible_gpus = detect_gpus() if gpus is None else list(gpus)
+    plan = plan_sweep(job, data, visible_gpus, resolver)
+    controller = SweepController(
+        job,
+        Path(run_dir),
+        data,
+        plan,
+        gpus=visible_gpus,
+        resolver=resolver,
+        on_event=on_event,
+        storage_ref=storage_reference(Path(run_dir), storage_url),
+        resume=resume,
+        cancel_event=cancel_event or threading.Event(),
+        trial_module=trial_module,
+        poll_interval_s=poll_interval_s,
+    )
+    with _signals_set(controller.cancel_event):
+        return controller.run()
+
+
+def _default_resolver() -> ParameterResolver:
+    from automl.engine.config import resolve_trial_parameters
+
+    return resolve_trial_parameters
+
+
+def detect_gpus() -> list[int]:
+    """The CUDA devices this process sees ([] without CUDA); imports torch only if needed."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+        return []
+    try:
+        import torch
+    except ImportError:
+        return []
+    return list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+
+
+@contextlib.contextmanager
+def _signals_set(event: threading.Event) -> Iterator[None]:
+    """SIGINT/SIGTERM set the cancel event (main thread only; elsewhere the caller's job)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: event.set())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def plan_sweep(job, data, gpus: list[int], resolver: ParameterResolver) -> SweepPlan:
+    """Limits, search space and policies of a job, for any of the three modes."""
+    limits = job.resolved.get("limits") or {}
+    sweep = job.resolved.get("sweep") or {}
+    max_trials = 1 if job.mode == "single" else int(limits.get("max_trials") or 1)
+    fixed = dict(job.user_training_parameters or {})
+    plan = SweepPlan(
+        mode=job.mode,
+        max_trials=max_trials,
+        max_concurrent=max(1, min(int(limits.get("max_concurrent_trials") or 1), max_trials)),
+        timeout_minutes=limits.get("timeout_minutes"),
+        trial_timeout_minutes=limits.get("trial_timeout_minutes"),
+        space=SearchSpace.from_config(None),
+        sampling={"type": "random", "seed": fixed.get("random_seed")},
+        early_termination=None,
+        fixed_params=fixed,
+    )
+    int_keys = integer_hyperparameters(job.task)
+    if job.mode == "sweep":
+        plan.sampling = normalize_sampling(sweep.get("sampling_algorithm"))
+        plan.space = SearchSpace.from_config(
+            job.resolved.get("search_space"),
+            logbase=plan.sampling.get("logbase") or math.e,
+            int_keys=int_keys,
+        )
+        plan.early_termination = sweep.get("early_termination") or None
+    elif job.mode == "automode":
+        plan.automode = _plan_automode(job, data, gpus, max_trials, fixed, resolver)
+        plan.space = plan.automode.search_space
+        plan.sampling = {
+            "type": "bayesian",
+            "seed": fixed.get("random_seed"),
+            "n_startup_trials": plan.automode.n_portfolio,
+        }
+    return plan
+
+
+def integer_hyperparameters(task: str) -> set[str]:
+    """Searchable keys the job schema types as integers: sampled floats for them round."""
+    from automl import schemas
+
+    names = set()
+    for name in schemas.searchable_names(task):
+        try:
+            kind = schemas.hyperparameter_schema(name).get("type")
+        except KeyError:  # per-task keys (model_name) have no task-free schema
+            continue
+        if kind == "integer" or (isinstance(kind, list) and "integer" in kind):
+            names.add(name)
+    return names
+
+
+def _plan_automode(job, data, gpus, max_trials, fixed, resolver):
+    memory = _gpu_memory_gb(gpus[0]) if gpus else None
+    hardware = automode_policy.profile_hardware(gpus, memory, os.cpu_count() or 1)
+    profile = automode_policy.profile_data(job.task, Path(data.train_manifest))
+
+    def default_learning_rate(model: str) -> float | None:
+        return resolver(job.task, {"model_name": model}).get("learning_rate")
+
+    return automode_policy.plan_automode(
+        job.task, profile, hardware, max_trials, fixed, default_learning_rate
+    )
+
+
+def _gpu_memory_gb(index: int) -> float | None:
+    import torch
+
+    return torch.cuda.get_device_properties(index).total_memory / 2**30
+
+
+def make_slots(n_slots: int, gpus: list[int]) -> list[TrialSlot]:
+    """One slot per concurrent trial: GPUs round-robin, else the CPU cores split evenly."""
+    n_threads = max(1, (os.cpu_count() or 1) // n_slots)
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    # Indices are what this process sees; the child needs the parent's own device names.
+    names = visible.split(",") if visible else [str(gpu) for gpu in gpus]
+    return [
+        TrialSlot(i, names[gpus[i % len(gpus)]] if gpus else "", n_threads) for i in range(n_slots)
+    ]
+
+
+class SweepController:
+    """Runs the trials of one job; see the module docstring."""
+
+    def __init__(
+        self,
+        job,
+        run_dir: Path,
+        data,
+        plan: SweepPlan,
+        *,
+        gpus: list[int],
+        resolver: ParameterResolver,
+        on_event: EventCallback | None,
+        storage_ref: str,
+        resume: bool,
+        cancel_event: threading.Event,
+        trial_module: str,
+        poll_interval_s: float,
+    ) -> None:
+        self.job, self.run_dir, self.data, self.plan = job, run_dir, data, plan
+        self.resolver = resolver
+        self.on_event = on_event
+        self.storage_ref = storage_ref
+        self.resume = resume
+        self.cancel_event = cancel_event
+        self.trial_module = trial_module
+        self.poll_interval_s = poll_interval_s
+        self.slots = make_slots(plan.max_concurrent, gpus)
+        self.running: dict[int, RunningTrial] = {}
+        self.stop_reason: tuple[str, str] | None = None
+        self.started = time.monotonic()
+        self.started_at = utc_now()
+        self.name = job.name or run_dir.name
+        self.metric = job.primary_metric
+        self.writer = SummaryWriter(run_dir, self._summary_header())
+        self.study = None
+        self.sampler: SweepSampler | None = None
+
+    # ---- set-up ---------------------------------------------------------------------
+
+    def _summary_header(self) -> dict:
+        return {
+            "name": self.name,
+            "task": self.job.task,
+            "mode": self.plan.mode,
+            "primary_metric": {"name": self.metric, "goal": "maximize"},
+            "limits": self.plan.limits(),
+            "started_at": self.started_at,
+        }
+
+    def _open(self) -> None:
+        (self.run_dir / "trials").mkdir(parents=True, exist_ok=True)
+        self.study = open_study(
+            self.storage_ref,
+            self.name,
+            resume=self.resume,
+            sampler=build_sampler(self.plan.sampling, self.plan.space),
+            pruner=build_pruner(self.plan.early_termination),
+        )
+        self.pruner = self.study.pruner
+        self.pruner_spec = pruner_spec(self.plan.early_termination)
+        self.sampler = SweepSampler(self.study, self.plan.space)
+        if self.resume:
+            self._recover_interrupted()
+        elif self.plan.automode is not None:
+            for index in range(self.plan.automode.n_portfolio):
+                self.study.enqueue_trial(self.plan.automode.enqueue_params(index))
+        self._announce_plan()
+
+    def _announce_plan(self) -> None:
+        plan_json = None
+        if self.plan.automode is not None:
+            plan_json = self.plan.automode.to_json(self.plan.max_trials)
+            write_json_atomic(self.run_dir / AUTOMODE_PLAN_FILE, plan_json)
+            for index, config in enumerate(self.plan.automode.portfolio):
+                logger.info("automode plan %d: %s", index, config)
+        logger.info(
+            "job %s: %s, up to %d trials, %d at a time on %s",
+            self.name,
+            self.plan.mode,
+            self.plan.max_trials,
+            self.plan.max_concurrent,
+            ", ".join(s.cuda_visible_devices or "cpu" for s in self.slots),
+        )
+        self._emit(
+            {
+                "type": "plan",
+                "mode": self.plan.mode,
+                "max_trials": self.plan.max_trials,
+                "max_concurrent_trials": self.plan.max_concurrent,
+                "plan": plan_json["portfolio"] if plan_json else None,
+            }
+        )
+
+    def _recover_interrupted(self) -> None:
+        """Trials RUNNING in the study from a stopped controller: adopt results, else fail."""
+        for trial in running_trials(self.study):
+            trial_dir = self.run_dir / "trials" / str(trial.number)
+            result = _read_json(trial_dir / "result.json")
+            if result and result.get("state") in ("complete", "pruned"):
+                outcome = _outcome_from_result(result, result.get("state"), None)
+                logger.info("trial %d finished while the job was stopped: kept", trial.number)
+            else:
+                _kill_orphan(trial.user_attrs.get(PID_ATTR), trial_dir)
+                outcome = _interrupted_outcome("interrupted: the controller stopped while it ran")
+                logger.info("trial %d was interrupted: recorded as failed", trial.number)
+            record_outcome(self.study, trial._trial_id, outcome)
+
+    # ---- main loop ------------------------------------------------------------------
+
+    def run(self) -> dict:
+        """Run until the budget is used, the job times out, fails early or is canceled."""
+        self._open()
+        self._write_summary("running")
+        try:
+            while True:
+                self._poll_running()
+                self._check_limits()
+                if self.stop_reason is not None:
+                    self._stop_all()
+                    break
+                self._fill_slots()
+                if not self.running:
+                    break
+                self.cancel_event.wait(self.poll_interval_s)
+        except BaseException:
+            self._kill_all_now()
+            raise
+        return self._finish()
+
+    def _budget_used(self) -> int:
+        finished = sum(counts_against_budget(t) for t in self.study.get_trials(deepcopy=False))
+        return finished + len(self.running)
+
+    def _fill_slots(self) -> None:
+        free = [slot for slot in self.slots if slot.index not in self._busy_slots()]
+        for slot in free:
+            if self._budget_used() >= self.plan.max_trials or self.sampler.is_exhausted():
+                return
+            self._launch(slot)
+            if self.stop_reason is not None:
+                return
+
+    def _busy_slots(self) -> set[int]:
+        return {trial.slot.index for trial in self.running.values()}
+
+    def _check_limits(self) -> None:
+        if self.stop_reason is not None:
+            return
+        if self.cancel_event.is_set():
+            self.stop_reason = ("canceled", "canceled (Ctrl-C, SIGTERM or automl job cancel)")
+        elif self.plan.timeout_minutes is not None and self._elapsed_minutes() >= float(
+            self.plan.timeout_minutes
+        ):
+            self.stop_reason = (
+                "timeout",
+                f"the job's limits.timeout_minutes ({self.plan.timeout_minutes}) was reached",
+            )
+
+    def _elapsed_minutes(self) -> float:
+        return (time.monotonic() - self.started) / 60.0
+
+    # ---- launching ------------------------------------------------------------------
+
+    def _launch(self, slot: TrialSlot) -> None:
+        trial, params = self.sampler.ask()
+        trial_dir = self.run_dir / "trials" / str(trial.number)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            training_parameters = self.resolver(self.job.task, {**self.plan.fixed_params, **params})
+        except AutomlError as error:
+            self._record_unlaunched(trial, params, f"invalid trial parameters: {error}")
+            return
+        spec_path = trial_dir / "spec.json"
+        write_json_atomic(spec_path, self._spec(trial, params, training_parameters, slot))
+        process = self._start_process(spec_path, trial_dir, slot)
+        trial.set_user_attr(PID_ATTR, {"pid": process.pid, "host": socket.gethostname()})
+        running = RunningTrial(trial.number, trial._trial_id, params, slot, process, trial_dir)
+        if self.plan.trial_timeout_minutes is not None:
+            running.deadline = running.started + 60.0 * float(self.plan.trial_timeout_minutes)
+        self.running[trial.number] = running
+        logger.debug("trial %d started (pid %d) with %s", trial.number, process.pid, params)
+        self._emit({"type": "trial_started", "number": trial.number, "params": params})
+        self._write_summary("running")
+
+    def _spec(self, trial, params: dict, training_parameters: dict, slot: TrialSlot) -> dict:
+        return {
+            "version": 1,
+            "job_name": self.name,
+            "run_dir": str(self.run_dir.resolve()),
+            "trial_number": trial.number,
+            "trial_dir": str((self.run_dir / "trials" / str(trial.number)).resolve()),
+            "task": self.job.task,
+            "primary_metric": {"name": self.metric, "goal": "maximize"},
+            "training_parameters": training_parameters,
+            "params": params,
+            "data": {
+                "train_manifest": str(Path(self.data.train_manifest).resolve()),
+                "valid_manifest": str(Path(self.data.valid_manifest).resolve()),
+                "labels": list(self.data.labels),
+            },
+            "device": slot.device,
+            "n_threads": slot.n_threads,
+            "resume": False,
+            "study": {
+                "storage": self.storage_ref,
+                "study_name": self.name,
+                "trial_id": trial._trial_id,
+                "pruner": self.pruner_spec,
+            },
+        }
+
+    def _start_process(self, spec_path: Path, trial_dir: Path, slot: TrialSlot):
+        if self.trial_module.endswith(".py"):
+            command = [sys.executable, self.trial_module, str(spec_path)]
+        else:
+            command = [sys.executable, "-m", self.trial_module, str(spec_path)]
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices}
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[name] = str(slot.n_threads)
+        with open(trial_dir / "trial.log", "ab") as log:
+            return subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,  # its own process group: killed as a whole
+            )
+
+    def _record_unlaunched(self, trial, params: dict, error: str) -> None:
+        outcome = {**_interrupted_outcome(error), "interrupted": False, "duration_s": 0.0}
+        record_outcome(self.study, trial._trial_id, outcome)
+        self._after_finish(trial.number, params, outcome)
+
+    # ---- polling --------------------------------------------------------------------
+
+    def _poll_running(self) -> None:
+        now = time.monotonic()
+        for running in list(self.running.values()):
+            returncode = running.process.poll()
+            if returncode is not None:
+                self._finish_trial(running, returncode)
+                continue
+            if running.kill_at is not None and now >= running.kill_at:
+                _signal_group(running.process.pid, signal.SIGKILL)
+            if now >= running.next_check:
+                running.next_check = now + STATUS_POLL_S
+                self._check_progress(running)
+                self._check_trial_limits(running, now)
+
+    def _check_progress(self, running: RunningTrial) -> None:
+        status = _read_json(running.trial_dir / "status.json")
+        if not status or status.get("updated_at") == running.progress.get("updated_at"):
+            return
+        running.progress = status
+        keys = (
+            "epoch",
+            "n_epochs",
+            "step",
+            "n_steps",
+            "train_loss",
+            "last_score",
+            "best_score",
+            "evaluated_epoch",
+        )
+        event = {"type": "trial_progress", "number": running.number}
+        event.update({key: status.get(key) for key in (*keys, "eta_s")})
+        self._emit(event)
+
+    def _check_trial_limits(self, running: RunningTrial, now: float) -> None:
+        if running.stop_state is not None:
+            return
+        if running.deadline is not None and now >= running.deadline:
+            minutes = self.plan.trial_timeout_minutes
+            self._stop_trial(running, "timeout", f"limits.trial_timeout_minutes ({minutes})")
+        elif self.plan.early_termination:
+            self._check_pruning(running, now)
+
+    def _check_pruning(self, running: RunningTrial, now: float) -> None:
+        """The policy also runs here, so a trial that does not stop itself is stopped."""
+        frozen = self.study._storage.get_trial(running.trial_id)
+        if len(frozen.intermediate_values) > running.n_reports:
+            running.n_reports = len(frozen.intermediate_values)
+            if running.prune_deadline is None and self.pruner.prune(self.study, frozen):
+                running.prune_deadline = now + PRUNE_GRACE_S
+        if running.prune_deadline is not None and now >= running.prune_deadline:
+            self._stop_trial(running, "pruned", None)
+
+    def _stop_trial(self, running: RunningTrial, state: str, error: str | None) -> None:
+        running.stop_state, running.stop_error = state, error
+        running.kill_at = time.monotonic() + KILL_GRACE_S
+        _signal_group(running.process.pid, signal.SIGTERM)
+
+    # ---- finishing trials -----------------------------------------------------------
+
+    def _finish_trial(self, running: RunningTrial, returncode: int) -> None:
+        _signal_group(running.process.pid, signal.SIGKILL)  # leftovers, e.g. data workers
+        del self.running[running.number]
+        outcome = self._outcome(running, returncode)
+        record_outcome(self.study, running.trial_id, outcome)
+        self._after_finish(running.number, running.params, outcome)
+
+    def _outcome(self, running: RunningTrial, returncode: int) -> dict:
+        result = _read_json(running.trial_dir / "result.json") or {}
+        duration = round(time.monotonic() - running.started, 3)
+        if running.stop_state is not None:
+            outcome = _outcome_from_result(result, running.stop_state, running.stop_error)
+            if running.stop_state == "pruned" and outcome["score"] is None:
+                outcome["score"] = self._best_reported(running.trial_id)
+            outcome["interrupted"] = running.stop_state == "canceled"
+        elif returncode == 0 and result.get("state") in ("complete", "pruned"):
+            outcome = _outcome_from_result(result, result["state"], None)
+            if outcome["state"] == "complete" and outcome["score"] is None:
+                outcome.update(state="failed", error="the trial finished without a score")
+        else:
+            error = result.get("error") or _exit_message(returncode, running.trial_dir)
+            outcome = _outcome_from_result(result, "failed", error)
+        outcome["duration_s"] = duration
+        return outcome
+
+    def _best_reported(self, trial_id: int) -> float | None:
+        values = reported_values(self.study, self.study._storage.get_trial(trial_id))
+        return max(values) if values else None
+
+    def _after_finish(self, number: int, params: dict, outcome: dict) -> None:
+        summary = self._write_summary("running")
+        best = summary["best_trial"] or {}
+        self._log_finished(number, params, outcome, best)
+        self._emit(
+            {
+                "type": "trial_finished",
+                "number": number,
+                "state": outcome["state"],
+                "score": outcome["score"],
+                "params": params,
+                "duration_s": outcome["duration_s"],
+                "error": outcome["error"],
+                "log_tail": _log_tail(self.run_dir / "trials" / str(number) / "trial.log"),
+                "best_number": best.get("number"),
+                "best_score": best.get("score"),
+            }
+        )
+        self._check_failure_streak(summary["trials"])
+
+    def _log_finished(self, number: int, params: dict, outcome: dict, best: dict) -> None:
+        best_text = (
+            f"best is trial {best['number']} ({best['score']:.4g})" if best else "no best yet"
+        )
+        state, score = outcome["state"], outcome["score"]
+        if state == "complete":
+            logger.info(
+                "trial %d finished: %s %.4g with %s; %s",
+                number,
+                self.metric,
+                score,
+                params,
+                best_text,
+            )
+        elif state == "pruned":
+            logger.info(
+                "trial %d pruned at epoch %s: %s %s with %s; %s",
+                number,
+                outcome["epochs_completed"],
+                self.metric,
+                _fmt(score),
+                params,
+                best_text,
+            )
+        else:
+            logger.info("trial %d %s: %s; %s", number, state, outcome["error"], best_text)
+
+    def _check_failure_streak(self, rows: list[dict]) -> None:
+        """Stop when the first trials all failed with the same error: the rest would too."""
+        done = [r for r in rows if r["state"] not in ("running", "canceled")]
+        if any(r["state"] in ("complete", "pruned") for r in done):
+            return
+        streak = min(FAILURE_STREAK, self.plan.max_trials)
+        errors = {_error_signature(r["error"]) for r in done[:streak] if r["state"] == "failed"}
+        if len(done) >= streak and len(errors) == 1 and self.stop_reason is None:
+            error = errors.pop()
+            self.stop_reason = (
+                "failed",
+                f"the first {streak} trial(s) all failed with the same error: {error}",
+            )
+
+    def _stop_all(self) -> None:
+        """Stop every running trial (SIGTERM, then SIGKILL after a grace period)."""
+        kind, message = self.stop_reason
+        state = "canceled"
+        for running in self.running.values():
+            if running.stop_state is None:
+                running.stop_state, running.stop_error = state, f"stopped: {message}"
+            _signal_group(running.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + KILL_GRACE_S
+        while self.running:
+            for running in list(self.running.values()):
+                returncode = running.process.poll()
+                if returncode is not None:
+                    self._finish_trial(running, returncode)
+                elif time.monotonic() >= deadline:
+                    _signal_group(running.process.pid, signal.SIGKILL)
+            time.sleep(self.poll_interval_s)
+
+    def _kill_all_now(self) -> None:
+        for running in self.running.values():
+            _signal_group(running.process.pid, signal.SIGKILL)
+
+    # ---- the job record -------------------------------------------------------------
+
+    def _write_summary(self, status: str, **extra: Any) -> dict:
+        live = {n: r.live_info() for n, r in self.running.items()}
+        rows = trial_rows(self.study.get_trials(deepcopy=False), live)
+        return self.writer.write(rows, status, storage=self.storage_ref, **extra)
+
+    def _finish(self) -> dict:
+        rows = trial_rows(self.study.get_trials(deepcopy=False), {})
+        status, error = self._final_status(rows)
+        summary = self.writer.write(
+            rows, status, storage=self.storage_ref, error=error, finished_at=utc_now()
+        )
+        try:
+            write_sweep_plots(self.run_dir, rows, self.study, self.metric)
+        except (OSError, ValueError, RuntimeError) as plot_error:  # plots never fail a job
+            logger.warning("sweep plots skipped: %s", plot_error)
+        best = summary["best_trial"] or {}
+        logger.info("job %s %s%s", self.name, status, f": {error}" if error else "")
+        self._emit(
+            {
+                "type": "job_finished",
+                "status": status,
+                "best_number": best.get("number"),
+                "best_score": best.get("score"),
+            }
+        )
+        if status == "canceled":
+            raise CanceledError(
+                f"job {self.name} canceled; its finished trials are kept in {self.run_dir}",
+                hint=f"continue it with: automl job resume {self.name}",
+            )
+        return summary
+
+    def _final_status(self, rows: list[dict]) -> tuple[str, str | None]:
+        kind, message = self.stop_reason or (None, None)
+        if kind == "canceled":
+            return "canceled", message
+        if any(r["state"] in ("complete", "pruned") for r in rows):
+            return "completed", message if kind == "timeout" else None
+        if kind is not None:
+            return "failed", message
+        errors = [r["error"] for r in rows if r["error"]]
+        last = f"; the last error: {errors[-1]}" if errors else ""
+        return "failed", f"every trial failed{last}"
+
+    def _emit(self, event: dict) -> None:
+        if self.on_event is None:
+            return
+        try:
+            self.on_event(event)
+        except Exception:  # a display bug must not stop a sweep
+            logger.exception("event handler failed on %s", event.get("type"))
+
+
+# ---- helpers --------------------------------------------------------------------------
+
+
+def _outcome_from_result(result: dict, state: str, error: str | None) -> dict:
+    return {
+        "state": state,
+        "score": result.get("score"),
+        "metrics": result.get("metrics") or {},
+        "best_epoch": result.get("best_epoch"),
+        "epochs_completed": result.get("epochs_completed") or 0,
+        "duration_s": result.get("duration_s"),
+        "error": error,
+        "interrupted": False,
+    }
+
+
+def _interrupted_outcome(error: str) -> dict:
+    outcome = _outcome_from_result({}, "failed", error)
+    outcome["interrupted"] = True
+    return outcome
+
+
+def _read_json(path: Path) -> dict | None:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)  # start_new_session: the trial's pid is its group id
+
+
+def _exit_message(returncode: int, trial_dir: Path) -> str:
+    log = trial_dir / "trial.log"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"the trial process was killed by {name}{hint}; see {log}"
+    return f"the trial process exited with code {returncode} without a result; see {log}"
+
+
+def _fmt(score: float | None) -> str:
+    return "-" if score is None else f"{score:.4g}"
+
+
+def _error_signature(error: str | None) -> str:
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    return lines[-1] if lines else "unknown error"
+
+
+def _log_tail(path: Path, n_lines: int = LOG_TAIL_LINES) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-n_lines:])
+
+
+def _kill_orphan(pid_info: dict | None, trial_dir: Path) -> None:
+    """Kill a trial process left running by a killed controller (same host, same spec)."""
+    if not pid_info or pid_info.get("host") != socket.gethostname():
+        return
+    pid = int(pid_info["pid"])
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return  # gone (or no /proc): nothing to kill
+    if str(trial_dir / "spec.json") not in cmdline.replace("\0", " "):
+        return  # the pid now belongs to another process
+    _signal_group(pid, signal.SIGKILL)

@@ -1,0 +1,294 @@
+"""The pieces of a classification trial, split as torchvision's reference scripts are:
+build_dataloaders, build_trial_model, train_one_epoch, evaluate."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from automl.engine.data.datasets import ClassificationDataset
+from automl.engine.data.manifest import read_manifest
+from automl.engine.errors import TrialError
+from automl.engine.models import ModelSpec, build_model, freeze_layer_groups
+from automl.engine.tasks.classification import build_train_transform, build_valid_transform
+from automl.engine.training.settings import TrainingSettings
+
+logger = logging.getLogger("automl.training")
+
+MULTILABEL_TASK = "image_classification_multilabel"
+
+
+class CanceledByUser(Exception):
+    """SIGTERM or SIGINT arrived; the trial stops at the next batch."""
+
+
+@dataclass
+class Device:
+    """Where the trial runs and how: AMP and channels_last on CUDA only."""
+
+    torch_device: torch.device
+    amp_dtype: torch.dtype | None = None
+
+    @classmethod
+    def from_name(cls, name: str) -> Device:
+        if name != "cuda":
+            return cls(torch.device("cpu"))
+        if not torch.cuda.is_available():
+            raise TrialError("spec.json asks for device 'cuda' but CUDA is not available")
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return cls(torch.device("cuda"), dtype)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.torch_device.type == "cuda"
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast("cuda", dtype=self.amp_dtype)
+
+    def images(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.torch_device, non_blocking=True)
+        return batch.contiguous(memory_format=torch.channels_last) if self.is_cuda else batch
+
+
+def seed_everything(seed: int | None) -> None:
+    """random_seed: Python, numpy and torch RNGs, and deterministic cuDNN."""
+    if seed is None:
+        torch.backends.cudnn.benchmark = True
+        return
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def worker_init(worker_id: int) -> None:
+    """Data workers ignore SIGTERM/SIGINT (the main process shuts them down when it stops)
+    and get distinct numpy/random seeds derived from torch's per-worker seed."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def effective_workers(requested: int) -> int:
+    """number_of_workers capped at the CPU count (logged when capped)."""
+    available = os.cpu_count() or 1
+    if requested > available:
+        logger.info(
+            "number_of_workers=%d capped at %d (the CPU count of this machine)",
+            requested,
+            available,
+        )
+        return available
+    return requested
+
+
+@dataclass
+class TrialData:
+    train_records: list[dict]
+    valid_records: list[dict]
+    labels: list[str]
+    train_loader: DataLoader
+    valid_loader: DataLoader
+
+
+def build_dataloaders(
+    spec: dict, settings: TrainingSettings, model_spec: ModelSpec, device: Device
+) -> TrialData:
+    """Datasets over the spec's manifests with the task's single preprocessing definition."""
+    labels = list(spec["data"]["labels"])
+    multilabel = spec["task"] == MULTILABEL_TASK
+    train_records = read_manifest(spec["data"]["train_manifest"])
+    valid_records = read_manifest(spec["data"]["valid_manifest"])
+    mean, std = model_spec.mean, model_spec.std
+    train_tf = build_train_transform(settings.training_crop_size, mean, std)
+    valid_tf = build_valid_transform(
+        settings.validation_resize_size, settings.validation_crop_size, mean, std
+    )
+    workers = effective_workers(settings.number_of_workers)
+    train_set = ClassificationDataset(train_records, labels, train_tf, multilabel)
+    valid_set = ClassificationDataset(valid_records, labels, valid_tf, multilabel)
+    batch = settings.training_batch_size
+    common = loader_options(workers, device, settings.random_seed)
+    train_loader = DataLoader(
+        train_set,
+        batch_size=batch,
+        shuffle=True,
+        # a last batch of one image breaks BatchNorm in training mode
+        drop_last=len(train_set) % batch == 1 and len(train_set) > batch,
+        **common,
+    )
+    valid_loader = DataLoader(valid_set, batch_size=settings.validation_batch_size, **common)
+    return TrialData(train_records, valid_records, labels, train_loader, valid_loader)
+
+
+def loader_options(workers: int, device: Device, seed: int | None) -> dict:
+    options: dict = {"num_workers": workers, "pin_memory": device.is_cuda}
+    if workers > 0:
+        options.update(worker_init_fn=worker_init, persistent_workers=True)
+    if seed is not None:
+        options["generator"] = torch.Generator().manual_seed(seed)
+    return options
+
+
+def build_trial_model(
+    spec: dict, settings: TrainingSettings, model_spec: ModelSpec, device: Device
+) -> nn.Module:
+    """Registry model with the trial's head, optional frozen layer groups, on the device."""
+    if model_spec.fixed_crop_size and settings.validation_crop_size != settings.training_crop_size:
+        raise TrialError(
+            f"model {model_spec.name!r} needs validation_crop_size == training_crop_size, got "
+            f"{settings.validation_crop_size} and {settings.training_crop_size}",
+            hint="set both to the same value (224 by default)",
+        )
+    model = build_model(
+        settings.model_name,
+        len(spec["data"]["labels"]),
+        pretrained=settings.pretrained,
+        crop_size=settings.training_crop_size,
+    )
+    if settings.checkpoint_run_id:
+        load_initial_weights(model, settings.checkpoint_run_id, settings.model_name)
+    if settings.layers_to_freeze:
+        frozen = freeze_layer_groups(model, model_spec, settings.layers_to_freeze)
+        logger.info(
+            "layers_to_freeze=%d: %d tensors frozen", settings.layers_to_freeze, len(frozen)
+        )
+    model = model.to(device.torch_device)
+    if device.is_cuda:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def load_initial_weights(model: nn.Module, reference: str, model_name: str) -> None:
+    """checkpoint_run_id (incremental training): start from a model package's weights.
+
+    Locally, the reference is a path: a model package folder, its model.pt, or a run
+    folder with best_model/. A head of a different shape (other labels) is not loaded.
+    """
+    from pathlib import Path
+
+    from automl.engine.models.package import read_model_record
+
+    path = Path(reference)
+    for candidate in (path, path / "model.pt", path / "best_model" / "model.pt"):
+        if candidate.is_file():
+            path = candidate
+            break
+    record = read_model_record(path)
+    if record["model_name"] != model_name:
+        raise TrialError(
+            f"checkpoint_run_id={reference!r} holds a {record['model_name']} model, "
+            f"but this trial trains {model_name}",
+            hint="set model_name to the checkpoint's model, or drop checkpoint_run_id",
+        )
+    own = model.state_dict()
+    state = {k: v for k, v in record["state_dict"].items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(state, strict=False)
+    logger.info("initial weights from %s (%d of %d tensors)", path, len(state), len(own))
+
+
+@dataclass
+class TrainingState:
+    """What train_one_epoch and evaluate need, built once per trial."""
+
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object  # optim.SchedulerPlan
+    scaler: torch.amp.GradScaler
+    device: Device
+    settings: TrainingSettings
+    grad_clip: tuple[str, float]
+    multilabel: bool
+    canceled: Callable[[], bool] = lambda: False
+
+
+def out_of_memory_error(settings: TrainingSettings, which: str) -> TrialError:
+    size = getattr(settings, which)
+    return TrialError(
+        f"CUDA ran out of memory with {which}={size} for model {settings.model_name}",
+        hint=f"try {which}={max(1, size // 2)} (with gradient_accumulation_step doubled to "
+        "keep the effective batch), or a smaller training_crop_size",
+    )
+
+
+def optimizer_step(state: TrainingState) -> None:
+    """Unscale (AMP), clip as Azure's runtime does (value 5.0; ViT norm 1.0), step."""
+    state.scaler.unscale_(state.optimizer)
+    params = [p for p in state.model.parameters() if p.grad is not None]
+    kind, limit = state.grad_clip
+    if kind == "norm":
+        nn.utils.clip_grad_norm_(params, limit)
+    else:
+        nn.utils.clip_grad_value_(params, limit)
+    state.scaler.step(state.optimizer)
+    state.scaler.update()
+    state.optimizer.zero_grad(set_to_none=True)
+
+
+def train_one_epoch(
+    state: TrainingState, loader: DataLoader, on_step: Callable[[int, int, Callable], None]
+) -> float:
+    """One pass over the training data; returns the mean training loss.
+
+    `on_step(step, n_steps, running_loss)` is called after every batch; `running_loss()`
+    syncs with the device, so the callback calls it only when it writes status.
+    """
+    state.model.train()
+    accumulate = state.settings.gradient_accumulation_step
+    n_steps = len(loader)
+    loss_sum = torch.zeros((), device=state.device.torch_device)
+    n_seen = 0
+    state.optimizer.zero_grad(set_to_none=True)
+    for step, (images, targets) in enumerate(loader, 1):
+        if state.canceled():
+            raise CanceledByUser
+        images = state.device.images(images)
+        targets = targets.to(state.device.torch_device, non_blocking=True)
+        with state.device.autocast():
+            loss = state.loss_fn(state.model(images), targets)
+        state.scaler.scale(loss / accumulate).backward()
+        if step % accumulate == 0 or step == n_steps:
+            optimizer_step(state)
+        state.scheduler.step_batch()
+        loss_sum += loss.detach() * len(images)
+        n_seen += len(images)
+        on_step(step, n_steps, lambda total=loss_sum, n=n_seen: (total / n).item())
+    state.scheduler.step_epoch()
+    return (loss_sum / max(n_seen, 1)).item()
+
+
+@torch.inference_mode()
+def evaluate(state: TrainingState, loader: DataLoader) -> tuple[float, np.ndarray, np.ndarray]:
+    """Validation pass: (mean loss, targets, probabilities) — softmax or sigmoid."""
+    state.model.eval()
+    losses, all_targets, all_probs, n_seen = [], [], [], 0
+    for images, targets in loader:
+        if state.canceled():
+            raise CanceledByUser
+        images = state.device.images(images)
+        targets = targets.to(state.device.torch_device, non_blocking=True)
+        with state.device.autocast():
+            logits = state.model(images).float()
+        losses.append(state.loss_fn(logits, targets) * len(images))
+        n_seen += len(images)
+        probs = torch.sigmoid(logits) if state.multilabel else torch.softmax(logits, dim=1)
+        all_probs.append(probs.cpu())
+        all_targets.append(targets.cpu())
+    loss = (torch.stack(losses).sum() / max(n_seen, 1)).item()
+    return loss, torch.cat(all_targets).numpy(), torch.cat(all_probs).double().numpy()

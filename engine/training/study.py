@@ -1,0 +1,61 @@
+"""Reporting a trial's scores to its Optuna study, so the study's pruner can stop it.
+
+The trial only reports; the sweep controller creates trials and tells their outcome. A
+pruner is not stored in Optuna storage, so the spec names it: `study.pruner` =
+{"class": "optuna.pruners.ThresholdPruner", "kwargs": {...}} (classes from `optuna.` or
+`automl.` modules only); without it nothing is pruned.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from automl.engine.errors import TrialError
+
+ALLOWED_PRUNER_MODULES = ("optuna.", "automl.")
+
+
+def open_storage(storage: str):
+    """A journal file path (JournalFileBackend) or an RDB URL (contains "://")."""
+    import optuna
+
+    if "://" in storage:
+        return optuna.storages.RDBStorage(storage)
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.storages.JournalStorage(JournalFileBackend(storage))
+
+
+def build_pruner(config: dict | None):
+    """The pruner named by `config`, or optuna's NopPruner."""
+    import optuna
+
+    if not config:
+        return optuna.pruners.NopPruner()
+    dotted = config.get("class", "")
+    module_name, _, class_name = dotted.replace(":", ".").rpartition(".")
+    if not module_name.startswith(ALLOWED_PRUNER_MODULES):
+        raise TrialError(
+            f"spec.json study.pruner.class={dotted!r}: only optuna.* and automl.* pruners load",
+        )
+    pruner_class = getattr(importlib.import_module(module_name), class_name)
+    return pruner_class(**config.get("kwargs", {}))
+
+
+class StudyReporter:
+    """`trial.report(score, step=epoch)` then `trial.should_prune()` on the spec's study."""
+
+    def __init__(self, study_spec: dict) -> None:
+        import optuna
+
+        study = optuna.load_study(
+            study_name=study_spec["study_name"],
+            storage=open_storage(study_spec["storage"]),
+            pruner=build_pruner(study_spec.get("pruner")),
+        )
+        self.trial = optuna.trial.Trial(study, study_spec["trial_id"])
+
+    def report(self, score: float, epoch: int) -> bool:
+        """Report the score of `epoch`; return True when the trial should be pruned."""
+        self.trial.report(score, step=epoch)
+        return self.trial.should_prune()

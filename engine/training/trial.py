@@ -1,0 +1,508 @@
+"""One trial in its own process: `python -m automl.engine.training.trial SPEC.json`.
+
+Reads spec.json, trains, and writes into the trial folder: metrics.jsonl (one line per
+evaluation), status.json (live), result.json (at the end), checkpoints/last.pt (resumable),
+checkpoints/<epoch>_model.pt (with checkpoint_frequency), outputs/ (the model package of the
+best epoch) and plots/. Exit codes: 0 complete or pruned, 1 failed, 130 canceled
+(SIGTERM/SIGINT; last.pt saved).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from automl.engine.errors import AutomlError, TrialError
+from automl.engine.metrics import (
+    classification_metrics,
+    classification_report,
+    confusion_matrix,
+    primary_metric_key,
+)
+from automl.engine.models import get_model_spec, write_model_package
+from automl.engine.models.package import model_record, save_torch_atomic
+from automl.engine.training import checkpoints
+from automl.engine.training.early_stopping import EarlyStopper
+from automl.engine.training.loop import (
+    MULTILABEL_TASK,
+    CanceledByUser,
+    Device,
+    TrainingState,
+    TrialData,
+    build_dataloaders,
+    build_trial_model,
+    evaluate,
+    out_of_memory_error,
+    seed_everything,
+    train_one_epoch,
+)
+from automl.engine.training.losses import build_loss
+from automl.engine.training.optim import build_optimizer, build_scheduler
+from automl.engine.training.settings import TrainingSettings
+from automl.engine.training.status import EtaEstimator, StatusWriter
+from automl.engine.utils.files import (
+    append_jsonl,
+    read_jsonl,
+    write_json_atomic,
+    write_text_atomic,
+)
+
+logger = logging.getLogger("automl.trial")
+
+SPEC_VERSION = 1
+EXIT_OK, EXIT_FAILED, EXIT_CANCELED = 0, 1, 130
+
+
+class CancelFlag:
+    """Set by SIGTERM/SIGINT; the training loop checks it after every batch."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> CancelFlag:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+@dataclass
+class TrialRun:
+    """Paths, writers and progress of one trial."""
+
+    spec: dict
+    settings: TrainingSettings
+    trial_dir: Path
+    status: StatusWriter
+    primary_key: str
+    stopper: EarlyStopper
+    start: float = field(default_factory=time.monotonic)
+    elapsed_before: float = 0.0
+    epochs_completed: int = 0
+    best_metrics: dict = field(default_factory=dict)
+    best_details: dict = field(default_factory=dict)
+    reporter: object = None
+
+    @property
+    def elapsed_s(self) -> float:
+        return round(self.elapsed_before + time.monotonic() - self.start, 3)
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.trial_dir / "checkpoints"
+
+
+def read_spec(path: str | Path) -> dict:
+    """Load spec.json and check the keys the trial reads."""
+    spec = json.loads(Path(path).read_text(encoding="utf-8"))
+    if spec.get("version") != SPEC_VERSION:
+        raise TrialError(f"{path}: spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
+    required = ("task", "trial_dir", "primary_metric", "training_parameters", "data", "device")
+    missing = [key for key in required if key not in spec]
+    if missing:
+        raise TrialError(f"{path}: spec.json lacks {', '.join(missing)}")
+    return spec
+
+
+def build_training_state(
+    spec: dict, settings: TrainingSettings, data: TrialData, device: Device, cancel
+) -> TrainingState:
+    model_spec = get_model_spec(settings.model_name)
+    multilabel = spec["task"] == MULTILABEL_TASK
+    model = build_trial_model(spec, settings, model_spec, device)
+    loss_fn = build_loss(data.train_records, data.labels, multilabel, settings.weighted_loss)
+    optimizer = build_optimizer(model, settings)
+    return TrainingState(
+        model=model,
+        loss_fn=loss_fn.to(device.torch_device),
+        optimizer=optimizer,
+        scheduler=build_scheduler(optimizer, settings, len(data.train_loader)),
+        scaler=torch.amp.GradScaler("cuda", enabled=device.amp_dtype == torch.float16),
+        device=device,
+        settings=settings,
+        grad_clip=model_spec.grad_clip,
+        multilabel=multilabel,
+        canceled=cancel,
+    )
+
+
+def should_evaluate(epoch: int, settings: TrainingSettings) -> bool:
+    """Every `evaluation_frequency` epochs (1-based), and always the last epoch."""
+    return epoch % settings.evaluation_frequency == 0 or epoch == settings.number_of_epochs
+
+
+def resume_if_asked(run: TrialRun, state: TrainingState) -> int:
+    """Restore last.pt when spec.resume; return the first epoch to run (1-based)."""
+    if not run.spec.get("resume"):
+        return 1
+    checkpoint = checkpoints.load_last(run.checkpoint_dir, state=state, stopper=run.stopper)
+    if checkpoint is None:
+        logger.info("resume: no checkpoints/last.pt yet, starting at epoch 1")
+        return 1
+    done = checkpoint["epoch"]
+    run.elapsed_before = checkpoint["elapsed_s"]
+    run.epochs_completed = done
+    drop_metrics_after(run.trial_dir / "metrics.jsonl", done)
+    restore_best_metrics(run)
+    logger.info("resumed from checkpoints/last.pt: continuing at epoch %d", done + 1)
+    return done + 1
+
+
+def drop_metrics_after(path: Path, epoch: int) -> None:
+    """Forget evaluations newer than the checkpoint (they are re-run)."""
+    if not path.is_file():
+        return
+    kept = [record for record in read_jsonl(path) if record["epoch"] <= epoch]
+    write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in kept))
+
+
+def restore_best_metrics(run: TrialRun) -> None:
+    path = run.trial_dir / "metrics.jsonl"
+    if run.stopper.best_epoch is None or not path.is_file():
+        return
+    for record in read_jsonl(path):
+        if record["epoch"] == run.stopper.best_epoch:
+            run.best_metrics = record["valid"]
+
+
+def run_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, eta) -> float:
+    """Train one epoch with live status; return the training loss."""
+    n_epochs = run.settings.number_of_epochs
+    steps_before = eta.steps_done
+
+    def on_step(step: int, n_steps: int, running_loss) -> None:
+        eta.steps_done = steps_before + step
+        run.status.fields.update(epoch=epoch, step=step, n_steps=n_steps)
+        if run.status.due():
+            run.status.update(
+                train_loss=running_loss(),
+                eta_s=eta.estimate(epoch, step, n_steps, eta.steps_done),
+            )
+
+    try:
+        return train_one_epoch(state, data.train_loader, on_step)
+    except torch.OutOfMemoryError as exc:
+        raise out_of_memory_error(run.settings, "training_batch_size") from exc
+    finally:
+        logger.debug("epoch %d/%d trained", epoch, n_epochs)
+
+
+def evaluate_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, train_loss):
+    """Validate, log metrics.jsonl, keep the best package; return (score, pruned)."""
+    try:
+        loss, targets, probs = evaluate(state, data.valid_loader)
+    except torch.OutOfMemoryError as exc:
+        raise out_of_memory_error(run.settings, "validation_batch_size") from exc
+    metrics = classification_metrics(run.spec["task"], targets, probs, loss=loss)
+    score = metrics.get(run.primary_key, float("nan"))
+    record = {
+        "epoch": epoch,
+        "elapsed_s": run.elapsed_s,
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "train": {"loss": train_loss},
+        "valid": clean_floats(metrics),
+    }
+    append_jsonl(run.trial_dir / "metrics.jsonl", record)
+    if run.stopper.update(epoch, score):
+        save_best(run, state, data, epoch, record["valid"], targets, probs)
+    pruned = (
+        run.reporter is not None and not math.isnan(score) and run.reporter.report(score, epoch)
+    )
+    return score, pruned
+
+
+def clean_floats(metrics: dict) -> dict:
+    """NaN (undefined metrics) becomes null, so every file stays strict JSON."""
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
+
+
+def save_best(run, state, data, epoch, metrics, targets, probs) -> None:
+    """The new best epoch: write outputs/ and remember its metrics and report."""
+    run.best_metrics = metrics
+    write_model_package(
+        run.trial_dir / "outputs",
+        state.model,
+        task=run.spec["task"],
+        model_name=run.settings.model_name,
+        labels=data.labels,
+        training_parameters=run.spec["training_parameters"],
+    )
+    multilabel = run.spec["task"] == MULTILABEL_TASK
+    details = {
+        "epoch": epoch,
+        "labels": data.labels,
+        "classification_report": [
+            clean_floats(row)
+            for row in classification_report(targets, probs, data.labels, multilabel=multilabel)
+        ],
+    }
+    if not multilabel:
+        cm = confusion_matrix(targets, probs.argmax(axis=1), len(data.labels))
+        details["confusion_matrix"] = cm.tolist()
+    run.best_details = details
+
+
+def save_epoch_checkpoint(run: TrialRun, state: TrainingState, labels: list[str], epoch: int):
+    """checkpoint_frequency: `<epoch>_model.pt` in the model.pt format."""
+    frequency = run.settings.checkpoint_frequency
+    if not frequency or epoch % frequency:
+        return
+    from automl.engine.models.package import classification_settings
+
+    params = run.spec["training_parameters"]
+    settings = classification_settings(run.spec["task"], run.settings.model_name, labels, params)
+    record = model_record(
+        state.model, run.spec["task"], run.settings.model_name, labels, settings, params
+    )
+    save_torch_atomic(record, run.checkpoint_dir / f"{epoch}_model.pt")
+
+
+def train_epochs(run: TrialRun, state: TrainingState, data: TrialData, first_epoch: int) -> str:
+    """The epoch loop; returns the final state ("complete" or "pruned")."""
+    n_epochs = run.settings.number_of_epochs
+    eta = EtaEstimator(n_epochs)
+    for epoch in range(first_epoch, n_epochs + 1):
+        train_loss = run_epoch(run, state, data, epoch, eta)
+        score, pruned = None, False
+        if should_evaluate(epoch, run.settings):
+            score, pruned = evaluate_epoch(run, state, data, epoch, train_loss)
+        run.epochs_completed = epoch
+        save_epoch_checkpoint(run, state, data.labels, epoch)
+        save_last(run, state, epoch)
+        log_epoch(run, epoch, train_loss, score, eta)
+        if pruned:
+            logger.info("pruned by the study's pruner after epoch %d", epoch)
+            return "pruned"
+        if run.stopper.should_stop:
+            logger.info("early stopping after epoch %d (no improvement)", epoch)
+            break
+    return "complete"
+
+
+def save_last(run: TrialRun, state: TrainingState, epoch: int, interrupted=False) -> None:
+    checkpoints.save_last(
+        run.checkpoint_dir,
+        state=state,
+        epoch=epoch,
+        stopper=run.stopper,
+        elapsed_s=run.elapsed_s,
+        training_parameters=run.spec["training_parameters"],
+        interrupted=interrupted,
+    )
+
+
+def log_epoch(run: TrialRun, epoch: int, train_loss: float, score, eta) -> None:
+    n_epochs = run.settings.number_of_epochs
+    best = run.stopper.best_score
+    n_steps = run.status.fields["n_steps"]
+    run.status.update(
+        force=True,
+        epoch=epoch,
+        train_loss=train_loss,
+        last_score=score if score is None or not math.isnan(score) else None,
+        evaluated_epoch=epoch if score is not None else run.status.fields["evaluated_epoch"],
+        best_score=best,
+        eta_s=eta.estimate(epoch, n_steps, n_steps, eta.steps_done),
+    )
+    shown = "-" if score is None else f"{score:.4f}"
+    logger.info(
+        "epoch %d/%d: train loss %.4f, %s %s (best %s)",
+        epoch,
+        n_epochs,
+        train_loss,
+        run.primary_key,
+        shown,
+        "-" if best is None else f"{best:.4f}",
+    )
+
+
+def start_run(spec: dict) -> TrialRun:
+    settings = TrainingSettings.from_parameters(spec["training_parameters"])
+    trial_dir = Path(spec["trial_dir"])
+    trial_dir.mkdir(parents=True, exist_ok=True)
+    stopper = EarlyStopper(
+        enabled=bool(settings.early_stopping),
+        patience=settings.early_stopping_patience,
+        delay=settings.early_stopping_delay,
+    )
+    run = TrialRun(
+        spec=spec,
+        settings=settings,
+        trial_dir=trial_dir,
+        status=StatusWriter(trial_dir / "status.json", settings.number_of_epochs),
+        primary_key=primary_metric_key(spec["primary_metric"]["name"]),
+        stopper=stopper,
+    )
+    (trial_dir / "result.json").unlink(missing_ok=True)  # a resumed trial's old outcome
+    run.status.update(force=True)
+    return run
+
+
+def run_trial(spec: dict, cancel=lambda: False) -> dict:
+    """Train the trial of `spec` and return its result.json content (also written).
+
+    Raises CanceledByUser (after saving last.pt) when `cancel()` turns true, and any
+    error of the run; the caller writes the failed/canceled result.
+    """
+    run = start_run(spec)
+    try:
+        state_name = train_trial(run, cancel)
+    except CanceledByUser:
+        finish(run, "canceled", None)
+        raise
+    except BaseException as exc:
+        finish(run, "failed", error_message(exc))
+        raise
+    return finish(run, state_name, None)
+
+
+def train_trial(run: TrialRun, cancel) -> str:
+    settings, spec = run.settings, run.spec
+    torch.set_num_threads(max(1, int(spec.get("n_threads") or 1)))
+    seed_everything(settings.random_seed)
+    device = Device.from_name(spec["device"])
+    data = build_dataloaders(spec, settings, get_model_spec(settings.model_name), device)
+    state = build_training_state(spec, settings, data, device, cancel)
+    if spec.get("study"):
+        from automl.engine.training.study import StudyReporter
+
+        run.reporter = StudyReporter(spec["study"])
+    first_epoch = resume_if_asked(run, state)
+    try:
+        return train_epochs(run, state, data, first_epoch)
+    except CanceledByUser:
+        save_last(run, state, run.epochs_completed, interrupted=True)
+        raise
+    finally:
+        close_loaders(data)
+
+
+def close_loaders(data) -> None:
+    """Stop persistent data workers now, through their queues.
+
+    The workers ignore SIGTERM (so a signal to the trial's process group cannot kill them
+    under the main process mid-batch); left to interpreter exit, multiprocessing would
+    SIGTERM and then join them forever.
+    """
+    for loader in (data.train_loader, data.valid_loader):
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None:
+            iterator._shutdown_workers()
+            loader._iterator = None
+
+
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, AutomlError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def finish(run: TrialRun, state_name: str, error: str | None) -> dict:
+    """Plots, result.json and the final status."""
+    try:
+        write_plots(run)
+    except Exception:  # a chart must never turn a finished trial into a failed one
+        logger.warning("could not draw plots:\n%s", traceback.format_exc())
+    result = {
+        "state": state_name,
+        "score": run.stopper.best_score,
+        "best_epoch": run.stopper.best_epoch,
+        "metrics": run.best_metrics,
+        "epochs_completed": run.epochs_completed,
+        "duration_s": run.elapsed_s,
+        "error": error,
+        "details": run.best_details,
+    }
+    write_json_atomic(run.trial_dir / "result.json", result)
+    run.status.update(force=True, state=state_name, eta_s=0.0 if state_name == "complete" else None)
+    return result
+
+
+def write_plots(run: TrialRun) -> None:
+    path = run.trial_dir / "metrics.jsonl"
+    if not path.is_file():
+        return
+    from automl.engine.metrics.plots import plot_confusion_matrix, plot_metric_curves
+
+    plots = run.trial_dir / "plots"
+    plot_metric_curves(read_jsonl(path), plots, run.primary_key)
+    if "confusion_matrix" in run.best_details:
+        details = run.best_details
+        plot_confusion_matrix(
+            details["confusion_matrix"], details["labels"], plots / "confusion_matrix.png"
+        )
+
+
+def configure_logging() -> None:
+    """Plain lines on stderr (the controller redirects them to trial.log)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("automl")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (0 complete/pruned, 1 failed, 130 canceled)."""
+    argv = sys.argv[1:] if argv is None else argv
+    configure_logging()
+    if len(argv) != 1:
+        logger.error("usage: python -m automl.engine.training.trial SPEC.json")
+        return 2
+    cancel = CancelFlag().install()
+    spec: dict = {}
+    try:
+        spec = read_spec(argv[0])
+        result = run_trial(spec, cancel)
+    except CanceledByUser:
+        logger.info("canceled: checkpoints/last.pt saved")
+        return EXIT_CANCELED
+    except Exception as exc:
+        if isinstance(exc, AutomlError):
+            logger.error("trial failed: %s", exc)
+        else:
+            logger.error("trial failed:\n%s", traceback.format_exc())
+        write_early_failure(spec, error_message(exc))
+        return EXIT_FAILED
+    logger.info("trial %s: %s %s", result["state"], run_primary(spec), result["score"])
+    return EXIT_OK
+
+
+def write_early_failure(spec: dict, message: str) -> None:
+    """A failure before the run started (bad spec) still leaves a result.json."""
+    trial_dir = spec.get("trial_dir")
+    if not trial_dir or (Path(trial_dir) / "result.json").exists():
+        return
+    result = {
+        "state": "failed",
+        "score": None,
+        "best_epoch": None,
+        "metrics": {},
+        "epochs_completed": 0,
+        "duration_s": 0.0,
+        "error": message,
+    }
+    write_json_atomic(Path(trial_dir) / "result.json", result)
+
+
+def run_primary(spec: dict) -> str:
+    return spec["primary_metric"]["name"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

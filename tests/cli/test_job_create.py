@@ -1,0 +1,155 @@
+"""`automl job create` end to end: tiny model, bundled real images, 2 epochs."""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+BUNDLED_DATA_DIR = Path(__file__).resolve().parents[2] / "examples" / "data"
+
+JOB_TEMPLATE = """\
+type: automl
+task: {task}
+target_column_name: label
+training_data:
+  type: mltable
+  path: {data}/train
+validation_data:
+  type: mltable
+  path: {data}/valid
+limits:
+  max_trials: 1
+training_parameters:
+  model_name: test_tiny_cnn
+  pretrained: false
+  number_of_epochs: 2
+  training_batch_size: 16
+  validation_batch_size: 32
+  training_crop_size: 48
+  validation_resize_size: 56
+  validation_crop_size: 48
+  number_of_workers: 0
+  random_seed: 1
+"""
+
+CASES = {
+    "image_classification": ("flowers5", "accuracy"),
+    "image_classification_multilabel": ("chess_multilabel", "iou"),
+}
+
+PACKAGE_FILES = ["model.pt", "settings.json", "labels.json", "MLmodel", "requirements.txt"]
+
+
+def write_job(tmp_path, task):
+    data_name, _ = CASES[task]
+    path = tmp_path / f"{task}.yml"
+    path.write_text(JOB_TEMPLATE.format(task=task, data=BUNDLED_DATA_DIR / data_name))
+    return path
+
+
+@pytest.mark.parametrize("task", sorted(CASES))
+def test_job_create_writes_a_complete_run_directory(tmp_path, cli, task):
+    _, metric = CASES[task]
+    run_dir = tmp_path / "run"
+    code, out, err = cli(
+        [
+            "job",
+            "create",
+            "--file",
+            write_job(tmp_path, task),
+            "--run-dir",
+            run_dir,
+            "--output",
+            "json",
+        ]
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary == json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["task"] == task
+    assert summary["primary_metric"]["name"] == metric
+    assert summary["best_trial"]["number"] == 0
+    assert 0.0 <= summary["best_trial"]["score"] <= 1.0
+    trial = summary["trials"][0]
+    assert trial["state"] == "complete" and trial["epochs_completed"] == 2
+    assert trial["error"] is None and trial["duration_s"] > 0
+
+    for name in [
+        "job.yml",
+        "job.resolved.yml",
+        "env.json",
+        "data/split.json",
+        "data/train.jsonl",
+        "data/valid.jsonl",
+        "leaderboard.csv",
+    ]:
+        assert (run_dir / name).is_file(), name
+    trial_dir = run_dir / "trials" / "0"
+    for name in ["spec.json", "metrics.jsonl", "trial.log", "checkpoints/last.pt"]:
+        assert (trial_dir / name).is_file(), name
+    for name in PACKAGE_FILES:
+        assert (trial_dir / "outputs" / name).is_file(), name
+        assert (run_dir / "best_model" / name).is_file(), name
+    assert list((trial_dir / "plots").glob("*.png"))
+
+    lines = [json.loads(line) for line in (trial_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [line["epoch"] for line in lines] == [1, 2] or [line["epoch"] for line in lines] == [
+        0,
+        1,
+    ]
+    assert metric in lines[-1]["valid"] and "loss" in lines[-1]["train"]
+    labels = json.loads((run_dir / "best_model" / "labels.json").read_text())
+    assert labels == json.loads((run_dir / "data" / "split.json").read_text())["labels"]
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["packages"]["torch"]
+    with open(run_dir / "leaderboard.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1 and rows[0]["state"] == "complete"
+
+    import torch
+
+    package = torch.load(run_dir / "best_model" / "model.pt", weights_only=True)
+    assert package["task"] == task and package["model_name"] == "test_tiny_cnn"
+    assert package["labels"] == labels
+
+
+def test_job_create_refuses_to_overwrite_a_run(tmp_path, cli):
+    job = write_job(tmp_path, "image_classification")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "job.yml").write_text("type: automl\n")
+    code, _, err = cli(["job", "create", "--file", job, "--run-dir", run_dir])
+    assert code == 1
+    assert "already holds a job" in err
+
+
+def test_job_create_reports_bad_job_without_traceback(tmp_path, cli):
+    job = tmp_path / "bad.yml"
+    job.write_text("type: automl\ntask: image_classification\nlimits:\n  max_trail: 3\n")
+    code, _, err = cli(["job", "create", "--file", job, "--run-dir", tmp_path / "run"])
+    assert code == 1
+    assert "max_trials" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_job_show_and_list_read_the_run(tmp_path, cli, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(
+        [
+            "job",
+            "create",
+            "--file",
+            write_job(tmp_path, "image_classification"),
+            "--name",
+            "flowers-tiny",
+        ]
+    )
+    assert code == 0, err
+    code, out, _ = cli(["job", "show", "flowers-tiny", "--output", "json"])
+    assert code == 0 and json.loads(out)["name"] == "flowers-tiny"
+    code, out, _ = cli(["job", "list", "--output", "json"])
+    assert code == 0 and [run["name"] for run in json.loads(out)] == ["flowers-tiny"]
+    code, out, _ = cli(["job", "show", "flowers-tiny"])
+    assert code == 0 and "completed" in out and "best model" in out
