@@ -32,7 +32,7 @@ def job_file(tmp_path):
 
 
 def test_validate_valid(cli, job_file):
-    code, out, _ = cli(["job", "validate", "--file", job_file()])
+    code, out, _ = cli(["job", "validate", "--file", job_file(), "--skip-data"])
     assert code == 0
     assert "valid image_classification job, mode single" in out
 
@@ -48,7 +48,7 @@ def test_validate_invalid_lists_every_problem(cli, job_file):
 
 def test_validate_json(cli, job_file):
     path = job_file(MINIMAL + "compute: azureml:gpu\n")
-    code, out, _ = cli(["job", "validate", "--file", path, "--output", "json"])
+    code, out, _ = cli(["job", "validate", "--file", path, "--output", "json", "--skip-data"])
     report = json.loads(out)
     assert code == 0
     assert report["valid"] is True and report["mode"] == "single" and report["errors"] == []
@@ -59,9 +59,34 @@ def test_validate_json(cli, job_file):
     assert "unknown value 'nope'" in report["errors"][0]
 
 
+def test_validate_checks_the_data(cli, tmp_path):
+    """With real data behind the paths, validate runs the dataset doctor too."""
+    import shutil
+
+    data = tmp_path / "flowers5"
+    shutil.copytree(REPO_ROOT / "examples" / "data" / "flowers5", data)
+    job = tmp_path / "job.yml"
+    job.write_text(
+        MINIMAL.replace("{path: train}", "{path: flowers5/train}")
+        + "validation_data: {path: flowers5/valid}\n"
+    )
+    code, out, _ = cli(["job", "validate", "--file", job])
+    assert code == 0 and "data checked" in out
+    broken = next((data / "train" / "images").rglob("*.jpg"))
+    broken.write_bytes(b"not a jpeg")
+    code, out, err = cli(["job", "validate", "--file", job, "--output", "json"])
+    report = json.loads(out)
+    assert code == 1 and report["valid"] is False
+    assert any(broken.name in problem for problem in report["errors"])
+    code, _, _ = cli(["job", "validate", "--file", job, "--skip-data"])
+    assert code == 0
+
+
 def test_validate_set(cli, job_file):
     path = job_file()
-    code, out, _ = cli(["job", "validate", "--file", path, "--set", "limits.max_trials=3"])
+    code, out, _ = cli(
+        ["job", "validate", "--file", path, "--set", "limits.max_trials=3", "--skip-data"]
+    )
     assert code == 0 and "mode automode" in out
     code, out, _ = cli(["job", "validate", "--file", path, "--set", "limits.max_trail=3"])
     assert code == 1 and "--set limits.max_trail=3: $.limits.max_trail" in out

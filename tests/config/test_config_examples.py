@@ -74,7 +74,7 @@ def test_demo_is_small_and_offline():
     job = load_job(JOBS_DIR / "demo_classification.yml", check_paths=False)
     parameters = job.resolved["training_parameters"]
     assert parameters["model_name"] == "resnet18" and parameters["pretrained"] is False
-    assert parameters["training_crop_size"] <= 160 and parameters["number_of_epochs"] <= 10
+    assert parameters["training_crop_size"] <= 160 and parameters["number_of_epochs"] <= 15
     assert job.resolved["training_data"]["path"].endswith("examples/data/flowers5/train")
 
 

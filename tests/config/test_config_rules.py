@@ -249,30 +249,6 @@ CHECK_ROWS = [
         "grid sampling needs choice distributions",
     ),
     (
-        "bayesian_distributions",
-        job_text(
-            "sweep: {sampling_algorithm: bayesian}\nsearch_space: [{learning_rate: "
-            "{type: loguniform, min_value: -5, max_value: -2}}]\n"
-        ),
-        "bayesian sampling supports only choice, uniform and quniform",
-    ),
-    (
-        "bayesian_one_subspace",
-        job_text(
-            "sweep: {sampling_algorithm: bayesian}\nsearch_space: [{model_name: resnet18}, "
-            "{model_name: resnet50}]\n"
-        ),
-        "does not support several sub-spaces",
-    ),
-    (
-        "bayesian_no_early_termination",
-        job_text(
-            "sweep:\n  sampling_algorithm: bayesian\n  early_termination: "
-            "{type: median_stopping}\nsearch_space: [{model_name: resnet18}]\n"
-        ),
-        "bayesian sampling does not support early termination",
-    ),
-    (
         "bandit_both_slacks",
         job_text(
             "sweep:\n  sampling_algorithm: random\n  early_termination: "
@@ -406,6 +382,30 @@ def test_rule_reports_error(write_job, text, fragment):
 
 
 WARNING_ROWS = [
+    (
+        "bayesian_distributions",
+        job_text(
+            "sweep: {sampling_algorithm: bayesian}\nsearch_space: [{learning_rate: "
+            "{type: loguniform, min_value: -5, max_value: -2}}]\n"
+        ),
+        "Azure's bayesian sampling takes only choice, uniform and quniform",
+    ),
+    (
+        "bayesian_one_subspace",
+        job_text(
+            "sweep: {sampling_algorithm: bayesian}\nsearch_space: [{model_name: resnet18}, "
+            "{model_name: resnet50}]\n"
+        ),
+        "Azure's bayesian sampling takes one sub-space",
+    ),
+    (
+        "bayesian_no_early_termination",
+        job_text(
+            "sweep:\n  sampling_algorithm: bayesian\n  early_termination: "
+            "{type: median_stopping}\nsearch_space: [{model_name: resnet18}]\n"
+        ),
+        "Azure's bayesian sampling takes no early termination",
+    ),
     ("azure_compute", job_text("compute: azureml:gpu-cluster\n"), "runs on this machine"),
     (
         "concurrency_capped",
