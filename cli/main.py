@@ -13,7 +13,7 @@ import typer
 from automl.cli._common import configure_logging, state
 
 # One typer module per noun; each defines `app`.
-NOUNS = ("job", "schema", "data", "weights")
+NOUNS = ("job", "schema", "data", "model", "weights")
 
 app = typer.Typer(
     name="automl",
