@@ -123,3 +123,37 @@ def test_kill_9_then_resume_through_the_cli(tmp_path, cli):
     counted = [t for t in summary["trials"] if t["state"] in ("complete", "pruned")]
     assert len(counted) == 3
     assert first_result.read_text() == finished_before  # never rerun
+
+
+def test_cancel_from_another_shell(tmp_path, cli):
+    """`automl job cancel` stops a running job: exit code 130, status canceled."""
+    job = write_job(tmp_path, max_trials=2, epochs=30)
+    run_dir = tmp_path / "run"
+    controller = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "automl.cli.main",
+            "job",
+            "create",
+            "--file",
+            str(job),
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    status = run_dir / "trials" / "0" / "status.json"
+    deadline = time.monotonic() + 120
+    while not status.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert status.exists(), "the first trial never started"
+    trial_pid = json.loads(status.read_text())["pid"]
+    code, out, err = cli(["job", "cancel", str(run_dir)])
+    assert code == 0, err
+    assert controller.wait(timeout=60) == 130
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "canceled"
+    with pytest.raises(ProcessLookupError):
+        os.kill(trial_pid, 0)

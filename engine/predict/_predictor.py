@@ -1,0 +1,110 @@
+"""`Predictor`: the one place a model package becomes predictions."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch import nn
+
+from automl.engine.predict._base import TASK_PREDICTORS, PredictError, TaskPredictor
+
+logger = logging.getLogger("automl.predict")
+
+DEFAULT_BATCH_SIZE = 16
+
+
+class Predictor:
+    """A loaded model package: `predict(images)` returns Azure's response objects.
+
+    Build it with `Predictor.from_package(dir)`; the task's `TaskPredictor` (registered in
+    `TASK_PREDICTORS`) does the preprocessing, forward pass and post-processing.
+    """
+
+    def __init__(self, task_predictor: TaskPredictor, meta: dict, model_dir: Path | None = None):
+        self.task_predictor = task_predictor
+        self.meta = meta
+        self.model_dir = model_dir
+        self.batch_size = int(task_predictor.settings.get("inference_batch_size", 0) or 0) or (
+            DEFAULT_BATCH_SIZE
+        )
+
+    @classmethod
+    def from_package(
+        cls, model_dir: str | os.PathLike, *, device: str = "cpu", settings: dict | None = None
+    ) -> Predictor:
+        """Load the package in `model_dir`; `settings` override its settings.json keys."""
+        from automl.engine.models import load_model_package
+
+        model_dir = Path(model_dir)
+        model, meta = load_model_package(model_dir)
+        merged = {**meta.get("settings", {}), **(settings or {})}
+        unknown = sorted(set(settings or {}) - set(meta.get("settings", {})))
+        if unknown:
+            logger.warning("settings not in %s/settings.json (used as given): %s", model_dir,
+                           ", ".join(unknown))
+        predictor_class = task_predictor_class(meta["task"])
+        task_predictor = predictor_class(model, meta, merged, resolve_device(device))
+        return cls(task_predictor, {**meta, "settings": merged}, model_dir)
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.meta["labels"])
+
+    @property
+    def settings(self) -> dict:
+        return self.task_predictor.settings
+
+    @property
+    def model(self) -> nn.Module:
+        return self.task_predictor.model
+
+    @property
+    def device(self) -> torch.device:
+        return self.task_predictor.device
+
+    def preprocess(self, images: list[Image.Image]) -> torch.Tensor | list[torch.Tensor]:
+        """The model input for `images` (the task's validation preprocessing)."""
+        return self.task_predictor.preprocess(images)
+
+    def predict(self, images: list[Image.Image], *, batch_size: int | None = None) -> list[dict]:
+        """One response object per RGB image, computed `batch_size` images at a time."""
+        size = batch_size or self.batch_size
+        results: list[dict] = []
+        for start in range(0, len(images), size):
+            results.extend(self.task_predictor.predict_batch(images[start : start + size]))
+        return results
+
+
+def task_predictor_class(task: str) -> type[TaskPredictor]:
+    """The registered predictor of `task`, or a PredictError saying what is missing."""
+    if task not in TASK_PREDICTORS:
+        raise PredictError(
+            f"no predictor for task {task!r} in this installation "
+            f"(known: {', '.join(TASK_PREDICTORS.names())})",
+            hint="install the automl-vision version that trained this model",
+        )
+    return TASK_PREDICTORS.get(task)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise PredictError(
+            f"device {name!r} asked for, but CUDA is not available", hint="use --device cpu"
+        )
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise PredictError(
+            f"unknown device {name!r}", hint="use cpu, cuda, cuda:N or auto"
+        ) from None

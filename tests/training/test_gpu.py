@@ -1,0 +1,43 @@
+"""CUDA path (mixed precision, channels_last) end to end; skipped without a GPU."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
+JOB = f"""\
+type: automl
+task: image_classification
+target_column_name: label
+training_data: {{path: {DATA / "train"}}}
+validation_data: {{path: {DATA / "valid"}}}
+training_parameters:
+  model_name: resnet18
+  pretrained: false
+  number_of_epochs: 2
+  training_batch_size: 32
+  training_crop_size: 96
+  validation_resize_size: 110
+  validation_crop_size: 96
+"""
+
+
+@pytest.mark.gpu
+def test_job_trains_on_cuda_and_the_package_loads_on_cpu(tmp_path, cli):
+    import torch
+
+    from automl.engine.models import load_model_package
+
+    job = tmp_path / "job.yml"
+    job.write_text(JOB)
+    run_dir = tmp_path / "run"
+    code, out, err = cli(["job", "create", "--file", job, "--run-dir", run_dir, "-o", "json"])
+    assert code == 0, err
+    spec = json.loads((run_dir / "trials" / "0" / "spec.json").read_text())
+    assert spec["device"] == "cuda"
+    assert json.loads(out)["trials"][0]["state"] == "complete"
+    model, meta = load_model_package(run_dir / "best_model")
+    assert all(p.device.type == "cpu" for p in model.parameters())
+    logits = model(torch.zeros(1, 3, 96, 96))
+    assert logits.shape == (1, len(meta["labels"]))
