@@ -2,7 +2,9 @@
 
 Public names:
 - `MODELS`, `ModelSpec`, `get_model_spec(name)`, `model_names(task)`: the registry.
-- `build_model(name, n_classes, *, pretrained, crop_size)`: a model with a new head.
+- `build_model(name, n_classes, *, pretrained, crop_size)`: a classifier with a new head.
+- `build_detection_model(name, n_labels, *, pretrained, settings)`: a torchvision detector
+  (object detection, instance segmentation) for `n_labels` classes plus background.
 - `freeze_layer_groups(model, spec, n)`: `layers_to_freeze`.
 - `write_model_package(...)`, `load_model_package(dir)`: the `outputs/` folder.
 - `fetch_weights(spec)`, `cached_weights_file(spec)`, `cache_location(spec)`: weights cache.
@@ -12,7 +14,10 @@ from __future__ import annotations
 
 from torch import nn
 
-from automl.engine.models import _classification  # noqa: F401  (registers the models)
+from automl.engine.models import (
+    _classification,  # noqa: F401  (registers the models)
+    _detection,  # noqa: F401  (registers the models)
+)
 from automl.engine.models._base import MODELS, ModelSpec, get_model_spec, model_names
 from automl.engine.models._weights import (
     WeightsUnavailableError,
@@ -36,10 +41,26 @@ def build_model(
     return spec.builder(spec, n_classes, pretrained, crop_size)
 
 
+def build_detection_model(
+    name: str, n_labels: int, *, pretrained: bool = True, settings: dict
+) -> nn.Module:
+    """Build registered detector `name` for `n_labels` classes (+ torchvision's background).
+
+    `settings` are the package's inference settings in runtime names (min_size, max_size,
+    box_score_thresh, nms_iou_thresh, box_detections_per_img): the model's internal
+    resize and post-processing use them. `pretrained` loads COCO (ResNet-50 models) or
+    ImageNet backbone weights from TORCH_HOME.
+    """
+    spec = get_model_spec(name)
+    options = _detection.model_options(spec, settings)
+    return spec.builder(spec, n_labels + 1, pretrained, options)
+
+
 __all__ = [
     "MODELS",
     "ModelSpec",
     "WeightsUnavailableError",
+    "build_detection_model",
     "build_model",
     "cache_location",
     "cached_weights_file",

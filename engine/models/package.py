@@ -53,6 +53,17 @@ def classification_settings(
     }
 
 
+def package_settings(
+    task: str, model_name: str, labels: list[str], training_parameters: dict
+) -> dict:
+    """settings.json of any task: classification or detection keys (reference §10.3)."""
+    from automl.engine.models._detection import detection_settings, is_object_task
+
+    if is_object_task(task):
+        return detection_settings(task, model_name, labels, training_parameters)
+    return classification_settings(task, model_name, labels, training_parameters)
+
+
 def save_torch_atomic(obj: dict, path: Path) -> None:
     """torch.save through a temporary file and a rename (readers never see half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +103,7 @@ def write_model_package(
 ) -> Path:
     """Write the model package of `model` into `out_dir`; return the folder."""
     out_dir = Path(out_dir)
-    settings = classification_settings(task, model_name, labels, training_parameters)
+    settings = package_settings(task, model_name, labels, training_parameters)
     record = model_record(model, task, model_name, labels, settings, training_parameters)
     save_torch_atomic(record, out_dir / MODEL_FILE)
     write_json_atomic(out_dir / "settings.json", settings)
@@ -165,24 +176,35 @@ def load_model_package(model_dir: str | os.PathLike) -> tuple[nn.Module, dict]:
 
     `meta` holds task, model_name, labels, settings and training_parameters.
     """
-    from automl.engine.models import build_model
-
     model_dir = Path(model_dir)
     path = model_dir if model_dir.is_file() else model_dir / MODEL_FILE
     record = read_model_record(path)
-    settings = record["settings"]
-    model = build_model(
+    meta = {key: value for key, value in record.items() if key != "state_dict"}
+    if (path.parent / "settings.json").is_file():  # edited settings win, as in Azure
+        meta["settings"] = read_settings(path.parent)
+    model = build_package_model(record, meta["settings"])
+    model.load_state_dict(record["state_dict"])
+    model.eval()
+    return model, meta
+
+
+def build_package_model(record: dict, settings: dict) -> nn.Module:
+    """The untrained module of a package's model, dispatched on its task."""
+    from automl.engine.models import build_detection_model, build_model
+    from automl.engine.models._detection import is_object_task
+
+    if is_object_task(record["task"]):
+        # the detector's resize and thresholds are constructor arguments: build with the
+        # (possibly edited) settings.json values
+        return build_detection_model(
+            record["model_name"], len(record["labels"]), pretrained=False, settings=settings
+        )
+    return build_model(
         record["model_name"],
         len(record["labels"]),
         pretrained=False,
         crop_size=settings.get("valid_crop_size"),
     )
-    model.load_state_dict(record["state_dict"])
-    model.eval()
-    meta = {key: value for key, value in record.items() if key != "state_dict"}
-    if (path.parent / "settings.json").is_file():  # edited settings win, as in Azure
-        meta["settings"] = read_settings(path.parent)
-    return model, meta
 
 
 def read_settings(model_dir: str | os.PathLike) -> dict:

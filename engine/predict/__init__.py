@@ -10,6 +10,9 @@ Public names:
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 from automl.engine.predict import _classification  # noqa: F401  (registers both tasks)
 from automl.engine.predict._base import TASK_PREDICTORS, OnnxProgram, PredictError, TaskPredictor
 from automl.engine.predict._predictor import Predictor, resolve_device, task_predictor_class
@@ -21,11 +24,10 @@ from automl.engine.predict.batch import (
 )
 from automl.engine.predict.inputs import InputError, image_from_value, parse_data_item
 
-try:  # detection and segmentation predictors, when that part is installed
-    from automl.engine.predict import _detection  # noqa: F401
-except ImportError as _exc:  # only the module's absence is tolerated, not its bugs
-    if getattr(_exc, "name", None) != "automl.engine.predict._detection":
-        raise
+# Detection and segmentation predictors register themselves when their module is present;
+# only its absence is tolerated, never an error inside it.
+if importlib.util.find_spec("automl.engine.predict._detection") is not None:
+    importlib.import_module("automl.engine.predict._detection")
 
 __all__ = [
     "TASK_PREDICTORS",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from PIL import Image
 from torch import nn
 
-from automl.engine.predict._base import TASK_PREDICTORS, OnnxProgram, TaskPredictor
+from automl.engine.predict._base import TASK_PREDICTORS, OnnxProgram, PredictError, TaskPredictor
 from automl.engine.tasks.classification import build_valid_transform
 
 
@@ -42,12 +44,32 @@ class ClassificationPredictor(TaskPredictor):
         probs = self.probabilities(self.forward(self.preprocess(images)))
         return [{"probs": row.tolist(), "labels": list(self.labels)} for row in probs]
 
+    def evaluate(self, truth: list, predictions: list[dict]) -> dict[str, float]:
+        """Azure's metrics of the task (engine/metrics) from labels and response objects."""
+        import numpy as np
+
+        from automl.engine.metrics import classification_metrics
+
+        index = {name: i for i, name in enumerate(self.labels)}
+        probs = np.array([p["probs"] for p in predictions], dtype=np.float64)
+        if self.multilabel:
+            y_true = np.zeros_like(probs, dtype=np.int64)
+            for row, names in enumerate(truth):
+                y_true[row, [index[n] for n in names if n in index]] = 1
+        else:
+            y_true = np.array([index.get(name, -1) for name in truth])
+            if (y_true < 0).any():
+                unknown = sorted({n for n in truth if n not in index})
+                raise PredictError(f"labels unknown to the model: {', '.join(unknown)}")
+        task = "image_classification_multilabel" if self.multilabel else "image_classification"
+        return classification_metrics(task, y_true, probs)
+
     def onnx_program(
         self, *, batch_size: int = 1, dynamic_batch: bool = False, normalization: bool = False
     ) -> OnnxProgram:
         """Azure's classification graph (§11.1): `input1` (batch, 3, crop, crop) -> `output1`
         logits; with `normalization` the graph takes 0-255 pixels and normalises itself."""
-        module: nn.Module = self.model.cpu().eval()
+        module: nn.Module = copy.deepcopy(self.model).cpu().eval()  # serving stays put
         if normalization:
             module = NormalizingModule(module, self.mean, self.std).eval()
         example = (torch.zeros(batch_size, 3, self.crop_size, self.crop_size),)

@@ -44,8 +44,11 @@ class Predictor:
         merged = {**meta.get("settings", {}), **(settings or {})}
         unknown = sorted(set(settings or {}) - set(meta.get("settings", {})))
         if unknown:
-            logger.warning("settings not in %s/settings.json (used as given): %s", model_dir,
-                           ", ".join(unknown))
+            logger.warning(
+                "settings not in %s/settings.json (used as given): %s",
+                model_dir,
+                ", ".join(unknown),
+            )
         predictor_class = task_predictor_class(meta["task"])
         task_predictor = predictor_class(model, meta, merged, resolve_device(device))
         return cls(task_predictor, {**meta, "settings": merged}, model_dir)

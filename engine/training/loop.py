@@ -21,6 +21,7 @@ from automl.engine.data.manifest import read_manifest
 from automl.engine.errors import TrialError
 from automl.engine.models import ModelSpec, build_model, freeze_layer_groups
 from automl.engine.tasks.classification import build_train_transform, build_valid_transform
+from automl.engine.training.incremental import start_from_checkpoint
 from automl.engine.training.settings import TrainingSettings
 
 logger = logging.getLogger("automl.training")
@@ -161,8 +162,7 @@ def build_trial_model(
         pretrained=settings.pretrained,
         crop_size=settings.training_crop_size,
     )
-    if settings.checkpoint_run_id:
-        load_initial_weights(model, settings.checkpoint_run_id, settings.model_name)
+    start_from_checkpoint(model, spec, settings.model_name)
     if settings.layers_to_freeze:
         frozen = freeze_layer_groups(model, model_spec, settings.layers_to_freeze)
         logger.info(
@@ -174,32 +174,18 @@ def build_trial_model(
     return model
 
 
-def load_initial_weights(model: nn.Module, reference: str, model_name: str) -> None:
+def load_initial_weights(
+    model: nn.Module, reference: str, model_name: str, labels: list[str] | None = None
+) -> None:
     """checkpoint_run_id (incremental training): start from a model package's weights.
 
-    Locally, the reference is a path: a model package folder, its model.pt, or a run
-    folder with best_model/. A head of a different shape (other labels) is not loaded.
+    `reference` is a job name (its best model), `job/trial`, a run directory or a package
+    folder; see engine/training/incremental.py, which also adapts a changed head.
     """
-    from pathlib import Path
+    from automl.engine.training.incremental import checkpoint_package, load_package_weights
 
-    from automl.engine.models.package import read_model_record
-
-    path = Path(reference)
-    for candidate in (path, path / "model.pt", path / "best_model" / "model.pt"):
-        if candidate.is_file():
-            path = candidate
-            break
-    record = read_model_record(path)
-    if record["model_name"] != model_name:
-        raise TrialError(
-            f"checkpoint_run_id={reference!r} holds a {record['model_name']} model, "
-            f"but this trial trains {model_name}",
-            hint="set model_name to the checkpoint's model, or drop checkpoint_run_id",
-        )
-    own = model.state_dict()
-    state = {k: v for k, v in record["state_dict"].items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(state, strict=False)
-    logger.info("initial weights from %s (%d of %d tensors)", path, len(state), len(own))
+    where, folder = checkpoint_package({"checkpoint_run_id": reference})
+    load_package_weights(model, folder, model_name, labels, where)
 
 
 @dataclass

@@ -7,7 +7,7 @@ here: a missing key is a bug in whoever wrote the spec and is reported by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 
 from automl.engine.errors import TrialError
 
@@ -15,9 +15,10 @@ from automl.engine.errors import TrialError
 OPTIONAL_KEYS = ("checkpoint_frequency", "layers_to_freeze", "random_seed", "checkpoint_run_id")
 
 
-@dataclass(frozen=True)
-class TrainingSettings:
-    """Azure v2 names (reference §3.3, §3.4) plus our extension `pretrained`."""
+@dataclass(frozen=True, kw_only=True)
+class CommonTrainingSettings:
+    """The keys every task's trainer reads: Azure v2 names (reference §3.3) plus our
+    extension `pretrained`. Fields with a default are optional in the spec."""
 
     model_name: str
     number_of_epochs: int
@@ -42,10 +43,6 @@ class TrainingSettings:
     early_stopping_delay: int
     evaluation_frequency: int
     number_of_workers: int
-    weighted_loss: int
-    training_crop_size: int
-    validation_crop_size: int
-    validation_resize_size: int
     pretrained: bool
     checkpoint_frequency: int | None = None
     layers_to_freeze: int | None = None
@@ -53,13 +50,43 @@ class TrainingSettings:
     checkpoint_run_id: str | None = None
 
     @classmethod
-    def from_parameters(cls, params: dict) -> TrainingSettings:
+    def from_parameters(cls, params: dict):
         """Pick the keys this trainer uses; raise TrialError naming every missing one."""
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in params and n not in OPTIONAL_KEYS]
+        optional = {f.name for f in fields(cls) if f.default is not MISSING}
+        missing = [n for n in names if n not in params and n not in optional]
         if missing:
             raise TrialError(
                 "spec.json training_parameters lacks " + ", ".join(missing),
                 hint="build training_parameters with engine.config.resolve_trial_parameters",
             )
         return cls(**{n: params[n] for n in names if n in params})
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingSettings(CommonTrainingSettings):
+    """Classification trials: the common keys plus reference §3.4."""
+
+    weighted_loss: int
+    training_crop_size: int
+    validation_crop_size: int
+    validation_resize_size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DetectionTrainingSettings(CommonTrainingSettings):
+    """Object detection and instance segmentation trials: the common keys plus reference
+    §3.5 and §3.7 (tiling keys exist for object detection only)."""
+
+    min_size: int
+    max_size: int
+    box_score_threshold: float
+    nms_iou_threshold: float
+    box_detections_per_image: int
+    validation_metric_type: str
+    validation_iou_threshold: float
+    log_validation_loss: str
+    advanced_settings: dict
+    tile_grid_size: str | None = None
+    tile_overlap_ratio: float = 0.25
+    tile_predictions_nms_threshold: float = 0.25

@@ -22,33 +22,26 @@ from pathlib import Path
 import torch
 
 from automl.engine.errors import AutomlError, TrialError
-from automl.engine.metrics import (
-    classification_metrics,
-    classification_report,
-    confusion_matrix,
-    primary_metric_key,
-)
-from automl.engine.models import get_model_spec, write_model_package
-from automl.engine.models.package import model_record, save_torch_atomic
+from automl.engine.metrics import primary_metric_key
+from automl.engine.models import write_model_package
+from automl.engine.models.package import model_record, package_settings, save_torch_atomic
 from automl.engine.training import checkpoints
+from automl.engine.training._classification import (  # noqa: F401  (public here too)
+    build_training_state,
+    clean_floats,
+)
 from automl.engine.training.early_stopping import EarlyStopper
 from automl.engine.training.loop import (
-    MULTILABEL_TASK,
     CanceledByUser,
     Device,
     TrainingState,
     TrialData,
-    build_dataloaders,
-    build_trial_model,
-    evaluate,
     out_of_memory_error,
     seed_everything,
-    train_one_epoch,
 )
-from automl.engine.training.losses import build_loss
-from automl.engine.training.optim import build_optimizer, build_scheduler
-from automl.engine.training.settings import TrainingSettings
+from automl.engine.training.settings import CommonTrainingSettings
 from automl.engine.training.status import EtaEstimator, StatusWriter
+from automl.engine.training.trainers import trainer_for
 from automl.engine.utils.files import (
     append_jsonl,
     read_jsonl,
@@ -85,7 +78,7 @@ class TrialRun:
     """Paths, writers and progress of one trial."""
 
     spec: dict
-    settings: TrainingSettings
+    settings: CommonTrainingSettings
     trial_dir: Path
     status: StatusWriter
     primary_key: str
@@ -96,6 +89,7 @@ class TrialRun:
     best_metrics: dict = field(default_factory=dict)
     best_details: dict = field(default_factory=dict)
     reporter: object = None
+    trainer: object = None  # the task's trainer (engine/training/trainers.py)
 
     @property
     def elapsed_s(self) -> float:
@@ -118,29 +112,7 @@ def read_spec(path: str | Path) -> dict:
     return spec
 
 
-def build_training_state(
-    spec: dict, settings: TrainingSettings, data: TrialData, device: Device, cancel
-) -> TrainingState:
-    model_spec = get_model_spec(settings.model_name)
-    multilabel = spec["task"] == MULTILABEL_TASK
-    model = build_trial_model(spec, settings, model_spec, device)
-    loss_fn = build_loss(data.train_records, data.labels, multilabel, settings.weighted_loss)
-    optimizer = build_optimizer(model, settings)
-    return TrainingState(
-        model=model,
-        loss_fn=loss_fn.to(device.torch_device),
-        optimizer=optimizer,
-        scheduler=build_scheduler(optimizer, settings, len(data.train_loader)),
-        scaler=torch.amp.GradScaler("cuda", enabled=device.amp_dtype == torch.float16),
-        device=device,
-        settings=settings,
-        grad_clip=model_spec.grad_clip,
-        multilabel=multilabel,
-        canceled=cancel,
-    )
-
-
-def should_evaluate(epoch: int, settings: TrainingSettings) -> bool:
+def should_evaluate(epoch: int, settings: CommonTrainingSettings) -> bool:
     """Every `evaluation_frequency` epochs (1-based), and always the last epoch."""
     return epoch % settings.evaluation_frequency == 0 or epoch == settings.number_of_epochs
 
@@ -194,7 +166,7 @@ def run_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, 
             )
 
     try:
-        return train_one_epoch(state, data.train_loader, on_step)
+        return run.trainer.train_one_epoch(state, data, on_step)
     except torch.OutOfMemoryError as exc:
         raise out_of_memory_error(run.settings, "training_batch_size") from exc
     finally:
@@ -203,34 +175,25 @@ def run_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, 
 
 def evaluate_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, train_loss):
     """Validate, log metrics.jsonl, keep the best package; return (score, pruned)."""
-    try:
-        loss, targets, probs = evaluate(state, data.valid_loader)
-    except torch.OutOfMemoryError as exc:
-        raise out_of_memory_error(run.settings, "validation_batch_size") from exc
-    metrics = classification_metrics(run.spec["task"], targets, probs, loss=loss)
-    score = metrics.get(run.primary_key, float("nan"))
+    evaluation = run.trainer.evaluate(run.spec, state, data)
+    score = evaluation.score
     record = {
         "epoch": epoch,
         "elapsed_s": run.elapsed_s,
         "lr": state.optimizer.param_groups[0]["lr"],
         "train": {"loss": train_loss},
-        "valid": clean_floats(metrics),
+        "valid": evaluation.metrics,
     }
     append_jsonl(run.trial_dir / "metrics.jsonl", record)
-    if run.stopper.update(epoch, score):
-        save_best(run, state, data, epoch, record["valid"], targets, probs)
+    if evaluation.keep_latest or run.stopper.update(epoch, score):
+        save_best(run, state, data, epoch, record["valid"], evaluation.details)
     pruned = (
         run.reporter is not None and not math.isnan(score) and run.reporter.report(score, epoch)
     )
     return score, pruned
 
 
-def clean_floats(metrics: dict) -> dict:
-    """NaN (undefined metrics) becomes null, so every file stays strict JSON."""
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in metrics.items()}
-
-
-def save_best(run, state, data, epoch, metrics, targets, probs) -> None:
+def save_best(run, state, data, epoch, metrics, details) -> None:
     """The new best epoch: write outputs/ and remember its metrics and report."""
     run.best_metrics = metrics
     write_model_package(
@@ -241,19 +204,7 @@ def save_best(run, state, data, epoch, metrics, targets, probs) -> None:
         labels=data.labels,
         training_parameters=run.spec["training_parameters"],
     )
-    multilabel = run.spec["task"] == MULTILABEL_TASK
-    details = {
-        "epoch": epoch,
-        "labels": data.labels,
-        "classification_report": [
-            clean_floats(row)
-            for row in classification_report(targets, probs, data.labels, multilabel=multilabel)
-        ],
-    }
-    if not multilabel:
-        cm = confusion_matrix(targets, probs.argmax(axis=1), len(data.labels))
-        details["confusion_matrix"] = cm.tolist()
-    run.best_details = details
+    run.best_details = details(epoch)
 
 
 def save_epoch_checkpoint(run: TrialRun, state: TrainingState, labels: list[str], epoch: int):
@@ -261,10 +212,8 @@ def save_epoch_checkpoint(run: TrialRun, state: TrainingState, labels: list[str]
     frequency = run.settings.checkpoint_frequency
     if not frequency or epoch % frequency:
         return
-    from automl.engine.models.package import classification_settings
-
     params = run.spec["training_parameters"]
-    settings = classification_settings(run.spec["task"], run.settings.model_name, labels, params)
+    settings = package_settings(run.spec["task"], run.settings.model_name, labels, params)
     record = model_record(
         state.model, run.spec["task"], run.settings.model_name, labels, settings, params
     )
@@ -331,7 +280,8 @@ def log_epoch(run: TrialRun, epoch: int, train_loss: float, score, eta) -> None:
 
 
 def start_run(spec: dict) -> TrialRun:
-    settings = TrainingSettings.from_parameters(spec["training_parameters"])
+    trainer = trainer_for(spec["task"])
+    settings = trainer.settings_class.from_parameters(spec["training_parameters"])
     trial_dir = Path(spec["trial_dir"])
     trial_dir.mkdir(parents=True, exist_ok=True)
     stopper = EarlyStopper(
@@ -346,6 +296,7 @@ def start_run(spec: dict) -> TrialRun:
         status=StatusWriter(trial_dir / "status.json", settings.number_of_epochs),
         primary_key=primary_metric_key(spec["primary_metric"]["name"]),
         stopper=stopper,
+        trainer=trainer,
     )
     (trial_dir / "result.json").unlink(missing_ok=True)  # a resumed trial's old outcome
     run.status.update(force=True)
@@ -375,8 +326,7 @@ def train_trial(run: TrialRun, cancel) -> str:
     torch.set_num_threads(max(1, int(spec.get("n_threads") or 1)))
     seed_everything(settings.random_seed)
     device = Device.from_name(spec["device"])
-    data = build_dataloaders(spec, settings, get_model_spec(settings.model_name), device)
-    state = build_training_state(spec, settings, data, device, cancel)
+    data, state = run.trainer.build(spec, settings, device, cancel)
     if spec.get("study"):
         from automl.engine.training.study import StudyReporter
 
@@ -436,15 +386,8 @@ def write_plots(run: TrialRun) -> None:
     path = run.trial_dir / "metrics.jsonl"
     if not path.is_file():
         return
-    from automl.engine.metrics.plots import plot_confusion_matrix, plot_metric_curves
-
     plots = run.trial_dir / "plots"
-    plot_metric_curves(read_jsonl(path), plots, run.primary_key)
-    if "confusion_matrix" in run.best_details:
-        details = run.best_details
-        plot_confusion_matrix(
-            details["confusion_matrix"], details["labels"], plots / "confusion_matrix.png"
-        )
+    run.trainer.write_plots(read_jsonl(path), run.best_details, plots, run.primary_key)
 
 
 def configure_logging() -> None:

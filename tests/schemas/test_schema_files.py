@@ -36,6 +36,8 @@ CONTRACT_MODELS = {
         "retinanet_resnet50_fpn",
         "yolov8",
         "yolo11",
+        "test_tiny_fasterrcnn",
+        "test_tiny_retinanet",
     },
     "image_instance_segmentation": {
         "maskrcnn_resnet18_fpn",
@@ -45,6 +47,7 @@ CONTRACT_MODELS = {
         "maskrcnn_resnet152_fpn",
         "yolov8-seg",
         "yolo11-seg",
+        "test_tiny_maskrcnn",
     },
 }
 CONTRACT_MODELS["image_classification_multilabel"] = CONTRACT_MODELS["image_classification"]

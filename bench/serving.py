@@ -1,0 +1,209 @@
+"""Endpoint overhead: requests/s and p50/p99 latency at concurrency 1 and 8 against the
+raw in-process predictor on the same images (issue 7).
+
+    .venv/bin/python bench/serving.py [--model REF] [--model-name resnet18] [--size 224]
+        [--requests 200] [--threads 1] [--device cpu]
+
+Without --model, an untrained package of --model-name is written to a temporary folder
+(pretrained=False: nothing is downloaded). The endpoint runs as `automl model serve` in a
+child process with the same thread count; clients are threads with keep-alive connections.
+Goals: at most 1 ms added at concurrency 1; at least 0.8x raw throughput at concurrency 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+KEY = "bench-key"
+FLOWERS = Path(__file__).resolve().parents[1] / "examples" / "data" / "flowers5" / "valid"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="a model reference (default: a fresh package)")
+    parser.add_argument("--model-name", default="resnet18")
+    parser.add_argument("--size", type=int, default=224, help="valid_crop_size of the package")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (both sides)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--max-batch-size", type=int, default=8)
+    return parser.parse_args()
+
+
+def make_package(model_name: str, size: int, folder: Path) -> Path:
+    from automl.engine.models import build_model, write_model_package
+
+    model = build_model(model_name, 5, pretrained=False, crop_size=size).eval()
+    params = {
+        "validation_resize_size": int(size * 256 / 224),
+        "validation_crop_size": size,
+        "training_crop_size": size,
+    }
+    return write_model_package(
+        folder,
+        model,
+        task="image_classification",
+        model_name=model_name,
+        labels=list("abcde"),
+        training_parameters=params,
+    )
+
+
+def load_images(n: int) -> tuple[list[Image.Image], list[str]]:
+    files = sorted(FLOWERS.glob("images/*/*.jpg"))[:n]
+    images = [Image.open(f).convert("RGB") for f in files]
+    encoded = [base64.b64encode(f.read_bytes()).decode() for f in files]
+    return images, encoded
+
+
+def summarise(latencies: list[float], wall: float) -> dict:
+    ms = np.array(latencies) * 1000
+    return {
+        "rps": len(latencies) / wall,
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+    }
+
+
+def bench_raw(predictor, images: list[Image.Image], n: int, batch: int) -> dict:
+    """Sequential in-process predictor calls of `batch` images (latency per call)."""
+    predictor.predict(images[:batch])  # warm-up
+    latencies, start = [], time.perf_counter()
+    for i in range(0, n, batch):
+        chunk = [images[(i + j) % len(images)] for j in range(batch)]
+        t0 = time.perf_counter()
+        predictor.predict(chunk, batch_size=batch)
+        latencies.append(time.perf_counter() - t0)
+    wall = time.perf_counter() - start
+    result = summarise(latencies, wall)
+    result["rps"] = len(latencies) * batch / wall  # images per second
+    return result
+
+
+def start_server(ref: str, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "AUTOML_ENDPOINT_KEY": KEY, "OMP_NUM_THREADS": str(args.threads)}
+    command = [
+        sys.executable,
+        "-m",
+        "automl.cli.main",
+        "model",
+        "serve",
+        ref,
+        "--port",
+        str(port),
+        "--device",
+        args.device,
+        "--max-batch-size",
+        str(args.max_batch_size),
+    ]
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(url)
+    return process, url
+
+
+def wait_ready(url: str) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the endpoint did not start")
+
+
+def bench_http(url: str, encoded: list[str], n: int, concurrency: int) -> dict:
+    import httpx
+
+    bodies = [
+        f'{{"input_data": {{"columns": ["image"], "data": ["{e}"]}}}}'.encode() for e in encoded
+    ]
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+
+    def client(worker: int) -> list[float]:
+        latencies = []
+        with httpx.Client(timeout=120) as session:
+            session.post(f"{url}/score", content=bodies[0], headers=headers)  # warm-up
+            for i in range(worker, n, concurrency):
+                t0 = time.perf_counter()
+                response = session.post(
+                    f"{url}/score", content=bodies[i % len(bodies)], headers=headers
+                )
+                latencies.append(time.perf_counter() - t0)
+                response.raise_for_status()
+        return latencies
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        results = list(pool.map(client, range(concurrency)))
+    wall = time.perf_counter() - start
+    return summarise([x for r in results for x in r], wall)
+
+
+def row(name: str, stats: dict) -> str:
+    return f"{name:<34} {stats['rps']:>9.1f} {stats['p50']:>9.2f} {stats['p99']:>9.2f}"
+
+
+def main() -> None:
+    args = parse_args()
+    import torch
+
+    from automl.engine.predict import Predictor
+    from automl.engine.registry import resolve_model_ref
+
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        ref = args.model or str(make_package(args.model_name, args.size, Path(tmp) / "pkg"))
+        predictor = Predictor.from_package(resolve_model_ref(ref), device=args.device)
+        images, encoded = load_images(32)
+        raw1 = bench_raw(predictor, images, args.requests, 1)
+        raw8 = bench_raw(predictor, images, args.requests, 8)
+        process, url = start_server(ref, args)
+        try:
+            http1 = bench_http(url, encoded, args.requests, 1)
+            http8 = bench_http(url, encoded, args.requests, 8)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    print(
+        f"model {predictor.meta['model_name']} {predictor.settings['valid_crop_size']}px, "
+        f"device {args.device}, torch threads {args.threads}, {args.requests} requests, "
+        f"1 image each, max batch {args.max_batch_size}"
+    )
+    print(f"{'':<34} {'images/s':>9} {'p50 ms':>9} {'p99 ms':>9}")
+    print(row("raw predictor, batch 1", raw1))
+    print(row("raw predictor, batch 8 (per call)", raw8))
+    print(row("endpoint, concurrency 1", http1))
+    print(row("endpoint, concurrency 8 (batched)", http8))
+    print(
+        f"added latency at concurrency 1: p50 {http1['p50'] - raw1['p50']:+.2f} ms (goal <= 1 ms)"
+    )
+    print(
+        f"throughput at concurrency 8: {http8['rps'] / raw1['rps']:.2f}x raw batch 1 "
+        f"(goal >= 0.8x), {http8['rps'] / raw8['rps']:.2f}x raw batch 8"
+    )
+
+
+if __name__ == "__main__":
+    main()

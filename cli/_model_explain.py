@@ -1,0 +1,117 @@
+"""`automl model explain`: why a classifier decided what it did (reference §7.3).
+
+Registered onto the `model` noun by cli/model.py (`register(app)`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import typer
+
+from automl.cli._common import OUTPUT_OPTION, OutputFormat, print_json
+
+logger = logging.getLogger("automl.explain")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `explain` command to the `model` typer app."""
+    app.command("explain")(explain_command)
+
+
+def explain_command(
+    model: str = typer.Argument(
+        ...,
+        metavar="MODEL",
+        help="NAME, NAME:VERSION or NAME@label of a registered model, a model package folder "
+        "(a trial's outputs/, a run's best_model/) or a run directory.",
+    ),
+    source: str = typer.Option(
+        ...,
+        "--input",
+        "-i",
+        help="An image, a folder of images (recursive), an MLTable folder, a JSONL file or a "
+        "quoted glob.",
+    ),
+    method: str = typer.Option(
+        "xrai",
+        "--method",
+        "-m",
+        help="xrai (best, slowest), guided_gradcam, integrated_gradients or guided_backprop "
+        "(fastest).",
+    ),
+    n_steps: int = typer.Option(
+        50, "--n-steps", help="Integration steps of xrai and integrated_gradients (>= 2)."
+    ),
+    xrai_fast: bool = typer.Option(
+        True, "--xrai-fast/--no-xrai-fast", help="XRAI's fast algorithm (less precise)."
+    ),
+    approximation_method: str = typer.Option(
+        "riemann_middle",
+        "--approximation-method",
+        help="Integration rule of integrated gradients: riemann_middle, gausslegendre, "
+        "riemann_left, riemann_right or riemann_trapezoid.",
+    ),
+    threshold: float = typer.Option(
+        0.5,
+        "--confidence-score-threshold-multilabel",
+        help="Multi-label: explain every class whose score is at least this.",
+    ),
+    visualizations: bool = typer.Option(
+        True, "--visualizations/--no-visualizations", help="Write the 2x2 PNG per explanation."
+    ),
+    attributions: bool = typer.Option(
+        True, "--attributions/--no-attributions", help="Write the [3, crop, crop] .npy arrays."
+    ),
+    output_dir: Path = typer.Option(
+        Path("explanations"), "--output-dir", "-d", help="Folder for the PNG and .npy files."
+    ),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> int:
+    """Explain a classifier's predictions: a 2x2 PNG and the attributions (.npy) per image,
+    one per explained class for multi-label models."""
+    from automl.engine.explain import ExplainParameters, check_explainable, explain_files
+    from automl.engine.predict import Predictor, read_scoring_inputs
+    from automl.engine.registry import resolve_model_ref
+
+    params = ExplainParameters(
+        method=method,
+        n_steps=n_steps,
+        xrai_fast=xrai_fast,
+        approximation_method=approximation_method,
+        confidence_score_threshold_multilabel=threshold,
+        visualizations=visualizations,
+        attributions=attributions,
+    ).checked()
+    predictor = Predictor.from_package(resolve_model_ref(model), device=device)
+    check_explainable(predictor)
+    inputs = read_scoring_inputs(source, predictor.task)
+    logger.info("explaining %d image(s) with %s", len(inputs), method)
+    lines = explain_files(predictor, inputs, output_dir, params, on_progress=_log_progress)
+    _report(lines, output_dir, output)
+    return 1 if any("error" in line for line in lines) else 0
+
+
+def _log_progress(done: int, total: int) -> None:
+    logger.debug("explained %d/%d", done, total)
+
+
+def _report(lines: list[dict], output_dir: Path, output: OutputFormat) -> None:
+    if output is OutputFormat.json:
+        print_json({"output_dir": str(output_dir), "explanations": lines})
+        return
+    for line in lines:
+        sys.stdout.write(_text_line(line) + "\n")
+    sys.stderr.write(f"wrote {len(lines)} explanation(s) to {output_dir}\n")
+
+
+def _text_line(line: dict) -> str:
+    if "error" in line:
+        return f"{line['filename']}: {line['error']}"
+    pairs = zip(line["explained_labels"], line["scores"], strict=True)
+    explained = ", ".join(f"{label} ({score:.3f})" for label, score in pairs)
+    files = ", ".join(line["visualizations"] + line["attributions"])
+    return f"{line['filename']}: {explained or 'no class passes the threshold'}: {files or '-'}"

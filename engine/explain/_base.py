@@ -1,0 +1,191 @@
+"""What every attribution method shares: the error type, the parameters, the registry.
+
+An attribution method turns (model, one preprocessed image, one class index) into an array
+shaped like the model input, `[3, crop, crop]` float32: how much each input value pushed the
+class score up (positive) or down (negative).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import difflib
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from automl.engine.errors import AutomlError
+from automl.engine.utils.registry import Registry
+
+CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
+# captum's integration rules; Azure documents the first two and its runtime accepts all five.
+APPROXIMATION_METHODS = (
+    "riemann_middle",
+    "gausslegendre",
+    "riemann_right",
+    "riemann_left",
+    "riemann_trapezoid",
+)
+MIN_N_STEPS = 2
+
+
+class ExplainError(AutomlError):
+    """Explanation parameters, or the model asked to explain, cannot be used as given."""
+
+
+@dataclass(frozen=True)
+class ExplainParameters:
+    """Azure's `xai_parameters` (reference §7.3), checked; build with `checked()`."""
+
+    method: str = "xrai"
+    n_steps: int = 50
+    xrai_fast: bool = True
+    approximation_method: str = "riemann_middle"
+    confidence_score_threshold_multilabel: float = 0.5
+    visualizations: bool = True
+    attributions: bool = True
+
+    def checked(self) -> ExplainParameters:
+        """Return self when every value is usable; otherwise raise ExplainError naming all."""
+        problems = [problem for check in _CHECKS if (problem := check(self))]
+        if problems:
+            raise ExplainError(
+                "bad explanation parameters: " + "; ".join(problems),
+                hint="see `automl model explain --help` (Azure xai_parameters, reference §7.3)",
+            )
+        return self
+
+    def as_kwargs(self) -> dict:
+        """Keyword arguments of `explain_images` with these values."""
+        return dict(vars(self))
+
+
+def _check_method(params: ExplainParameters) -> str | None:
+    if isinstance(params.method, str) and params.method in METHODS:
+        return None
+    close = difflib.get_close_matches(str(params.method), METHODS.names(), n=1, cutoff=0.5)
+    suggestion = f"; did you mean {close[0]!r}?" if close else ""
+    return (
+        f"xai_algorithm {params.method!r} is not a method "
+        f"(choose {', '.join(METHODS.names())}){suggestion}"
+    )
+
+
+def _check_n_steps(params: ExplainParameters) -> str | None:
+    value = params.n_steps
+    if isinstance(value, int) and not isinstance(value, bool) and value >= MIN_N_STEPS:
+        return None
+    return (
+        f"n_steps must be an integer of at least {MIN_N_STEPS}, got {value!r} "
+        "(the integration path needs two points or more; 50 is the default and converges)"
+    )
+
+
+def _check_approximation(params: ExplainParameters) -> str | None:
+    if params.approximation_method in APPROXIMATION_METHODS:
+        return None
+    return (
+        f"approximation_method {params.approximation_method!r} is unknown "
+        f"(choose {', '.join(APPROXIMATION_METHODS)})"
+    )
+
+
+def _check_threshold(params: ExplainParameters) -> str | None:
+    value = params.confidence_score_threshold_multilabel
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+        return None
+    return f"confidence_score_threshold_multilabel must be a number in [0, 1], got {value!r}"
+
+
+def _check_flags(params: ExplainParameters) -> str | None:
+    for name in ("xrai_fast", "visualizations", "attributions"):
+        if not isinstance(getattr(params, name), bool):
+            return f"{name} must be true or false, got {getattr(params, name)!r}"
+    return None
+
+
+_CHECKS = (_check_method, _check_n_steps, _check_approximation, _check_threshold, _check_flags)
+
+
+@dataclass(frozen=True)
+class ExplainSample:
+    """One image ready to explain: the model input and the crop it was made from."""
+
+    inputs: torch.Tensor  # [1, 3, H, W], normalised, on the model's device
+    image: np.ndarray  # the same resized + centre-cropped image, uint8 [H, W, 3]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    # Per-image work a method can share between the classes it explains (XRAI segments).
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def constant_image(self, value: float) -> torch.Tensor:
+        """A uniform image of pixel value `value` (0 black, 1 white), normalised like the
+        input: the baselines of integrated gradients."""
+        mean = torch.tensor(self.mean, dtype=self.inputs.dtype, device=self.inputs.device)
+        std = torch.tensor(self.std, dtype=self.inputs.dtype, device=self.inputs.device)
+        pixel = ((value - mean) / std).view(1, -1, 1, 1)
+        return pixel.expand_as(self.inputs).contiguous()
+
+
+class AttributionMethod(abc.ABC):
+    """One attribution method. Subclasses register in `METHODS` under Azure's name."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def attribute(
+        self, model: nn.Module, sample: ExplainSample, target: int, params: ExplainParameters
+    ) -> np.ndarray:
+        """Attributions of class index `target` for `sample`: float32 [3, H, W]."""
+
+
+METHODS: Registry[AttributionMethod] = Registry("explanation method")
+
+
+def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
+    """Class decorator: register one instance of `cls` under `cls.name`."""
+    METHODS.add(cls.name, cls())
+    return cls
+
+
+def to_numpy_attributions(attributions: torch.Tensor) -> np.ndarray:
+    """[1, 3, H, W] tensor (possibly on GPU, with a graph) -> float32 [3, H, W] array."""
+    return attributions.detach()[0].float().cpu().numpy().astype(np.float32, copy=False)
+
+
+# Hook-based methods change how shared modules back-propagate while they run: one at a time.
+_GRADIENT_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def gradients_for_inputs(model: nn.Module) -> Iterator[None]:
+    """Let `model` back-propagate to its input only, restoring it afterwards.
+
+    Parameters stop requiring gradients (no `.grad` memory, no change to the model a server
+    shares), and in-place activations run out of place: captum's backward hooks on ReLU must
+    not see their input overwritten. Both are restored on exit; results are unchanged.
+    """
+    with _GRADIENT_LOCK, warnings.catch_warnings():
+        # captum warns each time it hooks ReLUs; that is the method working as designed.
+        warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+        params = [(p, p.requires_grad) for p in model.parameters()]
+        inplace = [m for m in model.modules() if getattr(m, "inplace", False) is True]
+        was_training = model.training
+        try:
+            model.eval()
+            for param, _ in params:
+                param.requires_grad_(False)
+            for module in inplace:
+                module.inplace = False
+            yield
+        finally:
+            for param, flag in params:
+                param.requires_grad_(flag)
+            for module in inplace:
+                module.inplace = True
+            model.train(was_training)

@@ -1,0 +1,107 @@
+"""Explain image files and write the results: per image (and per explained class for
+multi-label) the 2x2 visualisation PNG and the attributions `.npy` ([3, crop, crop]
+float32), plus `explanations.jsonl`, one line per image naming them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from automl.engine.explain._base import ExplainParameters
+from automl.engine.explain._explain import MULTILABEL_TASK, ImageExplanation, explain_image
+from automl.engine.utils.files import write_text_atomic
+
+logger = logging.getLogger("automl.explain")
+INDEX_FILE = "explanations.jsonl"
+ProgressCallback = Callable[[int, int], None]
+
+
+def explain_files(
+    predictor: Any,
+    inputs: Sequence[Any],
+    out_dir: str | os.PathLike,
+    params: ExplainParameters,
+    *,
+    on_progress: ProgressCallback | None = None,
+) -> list[dict]:
+    """Explain each input (objects with `path` and `filename`, as `read_scoring_inputs`
+    returns) into `out_dir`; return the `explanations.jsonl` lines. An unreadable image gets
+    an `error` line and a warning, not a crash."""
+    from automl.engine.data.images import load_image_rgb
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if params.method == "guided_gradcam":
+        from automl.engine.explain._layers import find_cam_layer
+
+        logger.info("guided_gradcam reads layer %s", find_cam_layer(predictor.model).name)
+    stems = unique_stems([item.filename for item in inputs])
+    lines = []
+    for number, (item, stem) in enumerate(zip(inputs, stems, strict=True), start=1):
+        try:
+            image = load_image_rgb(item.path)
+        except (OSError, ValueError) as exc:
+            logger.warning("%s: cannot read the image (%s); skipped", item.path, exc)
+            lines.append({"filename": item.filename, "error": f"cannot read the image: {exc}"})
+            continue
+        result = explain_image(predictor, image, params)
+        lines.append(write_explanation(result, out_dir, stem, item.filename, predictor, params))
+        if on_progress:
+            on_progress(number, len(inputs))
+    write_text_atomic(out_dir / INDEX_FILE, "".join(json.dumps(line) + "\n" for line in lines))
+    return lines
+
+
+def write_explanation(
+    result: ImageExplanation,
+    out_dir: Path,
+    stem: str,
+    filename: str,
+    predictor: Any,
+    params: ExplainParameters,
+) -> dict:
+    """Write one image's files; return its index line (file names relative to out_dir)."""
+    multilabel = predictor.task == MULTILABEL_TASK
+    pngs, arrays = [], []
+    for index, label in enumerate(result.explained_labels):
+        base = f"{stem}.{params.method}" + (f".{safe_name(label)}" if multilabel else "")
+        if params.visualizations:
+            (out_dir / f"{base}.png").write_bytes(result.visualizations[index])
+            pngs.append(f"{base}.png")
+        if params.attributions:
+            np.save(out_dir / f"{base}.npy", result.attributions[index])
+            arrays.append(f"{base}.npy")
+    return {
+        "filename": filename,
+        "method": params.method,
+        "explained_labels": result.explained_labels,
+        "scores": result.scores,
+        "probs": result.probs,
+        "labels": list(predictor.labels),
+        "visualizations": pngs,
+        "attributions": arrays,
+    }
+
+
+def safe_name(text: str) -> str:
+    """`text` usable in a file name: anything but letters, digits, `-` and `_` becomes `_`."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(text)).strip("_") or "label"
+
+
+def unique_stems(filenames: Sequence[str]) -> list[str]:
+    """Output name stems: the file's path without suffix, folders joined by `__`, with
+    `-2`, `-3`... on clashes (a.jpg and a.png)."""
+    seen: dict[str, int] = {}
+    stems = []
+    for name in filenames:
+        stem = safe_name("__".join(Path(Path(name).with_suffix("")).parts[-3:]))
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return stems

@@ -1,0 +1,145 @@
+"""Predictors of object detection and instance segmentation (reference §7.2, §9, §10.3).
+
+Preprocessing is the validation one of engine/tasks/detection.py (the image as a [0, 1]
+tensor; the model resizes and normalises inside). With `tile_grid_size` in the settings
+(settings.json, or an override), each image is predicted as the full image plus its tiles
+merged by the cross-tile NMS, whether or not the model was trained with tiles. Boxes are
+normalised to the original image; instance segmentation adds polygons traced from the
+masks (`mask_pixel_score_threshold`, `max_number_of_polygon_points`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from automl.engine.models._detection import (
+    DETECTION_TASK,
+    SEGMENTATION_TASK,
+    apply_inference_settings,
+)
+from automl.engine.predict._base import TASK_PREDICTORS, TaskPredictor
+from automl.engine.tasks.detection import preprocess_images
+from automl.engine.tasks.tiling import parse_tile_grid, predict_tiled
+
+
+@TASK_PREDICTORS.register(DETECTION_TASK)
+class DetectionPredictor(TaskPredictor):
+    """Boxes `{"box": {topX, topY, bottomX, bottomY}, "label", "score"}` per image."""
+
+    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
+        super().__init__(model, meta, settings, device)
+        apply_inference_settings(self.model, settings)
+        self.score_threshold = float(settings["box_score_thresh"])
+        grid = settings.get("tile_grid_size")
+        self.tile_grid = parse_tile_grid(grid) if grid else None
+        self.tile_overlap = float(settings.get("tile_overlap_ratio", 0.25))
+        self.tile_nms = float(settings.get("tile_predictions_nms_thresh", 0.25))
+
+    def preprocess(self, images: list[Image.Image]) -> list[torch.Tensor]:
+        return preprocess_images(images)
+
+    @torch.inference_mode()
+    def forward(self, tensors: list[torch.Tensor]) -> list[dict]:
+        """Raw detector outputs (pixel boxes, 1-based labels) on the CPU."""
+        tensors = [t.to(self.device) for t in tensors]
+        if self.tile_grid is None:
+            outputs = self.model(tensors)
+        else:
+            outputs = [
+                predict_tiled(self.model, t, self.tile_grid, self.tile_overlap, self.tile_nms)
+                for t in tensors
+            ]
+        return [{k: v.cpu() for k, v in output.items()} for output in outputs]
+
+    def predict_batch(self, images: list[Image.Image]) -> list[dict]:
+        if not images:
+            return []
+        outputs = self.forward(self.preprocess(images))
+        return [
+            self.response(output, image.size) for output, image in zip(outputs, images, strict=True)
+        ]
+
+    def response(self, output: dict, size: tuple[int, int]) -> dict:
+        width, height = size
+        boxes = []
+        for i in torch.nonzero(output["scores"] > self.score_threshold).flatten().tolist():
+            boxes.append(self.box_entry(output, i, width, height))
+        return {"boxes": boxes}
+
+    def box_entry(self, output: dict, i: int, width: int, height: int) -> dict:
+        x0, y0, x1, y1 = output["boxes"][i].tolist()
+        return {
+            "box": {
+                "topX": min(max(x0 / width, 0.0), 1.0),
+                "topY": min(max(y0 / height, 0.0), 1.0),
+                "bottomX": min(max(x1 / width, 0.0), 1.0),
+                "bottomY": min(max(y1 / height, 0.0), 1.0),
+            },
+            "label": self.labels[int(output["labels"][i]) - 1],
+            "score": float(output["scores"][i]),
+        }
+
+    def evaluate(self, truth: list, predictions: list[dict]) -> dict:
+        """VOC box metrics of response objects against normalised labels (IoU does not
+        change when both sides are scaled by the image size, so normalised boxes suffice;
+        segmentation is scored on the polygons' boxes here)."""
+        from automl.engine.metrics.detection import DetectionEvaluator
+
+        evaluator = DetectionEvaluator(
+            self.labels, iou_threshold=float(self.settings.get("validation_iou_threshold", 0.5))
+        )
+        index = {name: i + 1 for i, name in enumerate(self.labels)}
+        for objects, prediction in zip(truth, predictions, strict=True):
+            evaluator.add(self.prediction_arrays(prediction, index), truth_arrays(objects, index))
+        return evaluator.compute().values
+
+    def prediction_arrays(self, prediction: dict, index: dict) -> dict:
+        boxes = prediction["boxes"]
+        return {
+            "boxes": np.array([box_coordinates(b["box"]) for b in boxes]).reshape(-1, 4),
+            "scores": np.array([b["score"] for b in boxes]),
+            "labels": np.array([index.get(b["label"], 0) for b in boxes], dtype=np.int64),
+        }
+
+
+def box_coordinates(box: dict) -> list[float]:
+    """xyxy of a box object; a polygon-only object (segmentation labels) gives its extent."""
+    if "topX" not in box and "polygon" in box:
+        xs = [v for segment in box["polygon"] for v in segment[0::2]]
+        ys = [v for segment in box["polygon"] for v in segment[1::2]]
+        return [min(xs), min(ys), max(xs), max(ys)]
+    return [box["topX"], box["topY"], box["bottomX"], box["bottomY"]]
+
+
+def truth_arrays(objects: list[dict], index: dict) -> dict:
+    return {
+        "boxes": np.array([box_coordinates(o) for o in objects]).reshape(-1, 4),
+        "labels": np.array([index.get(o["label"], 0) for o in objects], dtype=np.int64),
+        "iscrowd": np.array([bool(o.get("isCrowd")) for o in objects]),
+    }
+
+
+@TASK_PREDICTORS.register(SEGMENTATION_TASK)
+class InstanceSegmentationPredictor(DetectionPredictor):
+    """Boxes plus `polygon`: [[x1, y1, ...], ...] normalised, from the thresholded mask."""
+
+    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
+        super().__init__(model, meta, settings, device)
+        self.tile_grid = None  # instance segmentation does not tile (reference §9)
+        self.mask_threshold = float(settings.get("mask_pixel_score_threshold", 0.5))
+        self.max_points = int(settings.get("max_number_of_polygon_points", 100))
+
+    def box_entry(self, output: dict, i: int, width: int, height: int) -> dict:
+        from automl.engine.data.masks import mask_to_polygons
+
+        entry = super().box_entry(output, i, width, height)
+        mask = (output["masks"][i, 0] > self.mask_threshold).numpy()
+        polygons = mask_to_polygons(mask, self.max_points)
+        entry["polygon"] = [
+            [v / (width if j % 2 == 0 else height) for j, v in enumerate(polygon)]
+            for polygon in polygons
+        ]
+        return entry

@@ -1,0 +1,218 @@
+"""`automl model ...` end to end: register from a job, list/show/label/download/delete,
+predict with --evaluate, export, serve over HTTP, and incremental training."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predict"))
+
+from trained_packages import (  # noqa: E402
+    REPO_ROOT,
+    run_job,
+    shared_base,
+    trained_run,
+    write_job,
+)
+
+FLOWERS_VALID = REPO_ROOT / "examples" / "data" / "flowers5" / "valid"
+
+
+@pytest.fixture(scope="module")
+def classification_run(tmp_path_factory):
+    return trained_run(shared_base(tmp_path_factory), "image_classification")
+
+
+@pytest.fixture
+def runs(classification_run, tmp_path, monkeypatch):
+    """A working folder whose runs/ holds the trained job under the name 'flowers-job'."""
+    (tmp_path / "runs").mkdir()
+    os.symlink(classification_run, tmp_path / "runs" / "flowers-job")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def test_registry_commands(cli, runs):
+    code, out, err = cli(
+        [
+            "model",
+            "register",
+            "--name",
+            "flowers",
+            "--job",
+            "flowers-job",
+            "--tag",
+            "stage=dev",
+            "--output",
+            "json",
+        ]
+    )
+    assert code == 0, err
+    entry = json.loads(out)
+    assert entry["version"] == "1" and entry["lineage"]["trial"] == 0
+    assert entry["tags"] == {"stage": "dev"}
+    code, out, err = cli(
+        ["model", "register", "--name", "flowers", "--job", "flowers-job", "--trial", "0"]
+    )
+    assert code == 0 and "registered flowers:2 from job" in out
+    assert cli(["model", "label", "flowers:1", "production"])[0] == 0
+    code, out, _ = cli(["model", "show", "flowers@production", "--output", "json"])
+    assert code == 0 and json.loads(out)["version"] == "1"
+    code, out, _ = cli(["model", "list", "--output", "json"])
+    assert [(e["version"], e["labels"]) for e in json.loads(out)] == [
+        ("1", ["production"]),
+        ("2", ["latest"]),
+    ]
+    code, out, _ = cli(["model", "show", "flowers"])
+    assert code == 0 and "flowers:2" in out
+    assert cli(["model", "download", "flowers:1", "--output", runs / "dl"])[0] == 0
+    assert (runs / "dl" / "model.pt").is_file()
+    code, _, err = cli(["model", "delete", "flowers"])
+    assert code == 2 and "--all" in err
+    code, out, _ = cli(["model", "delete", "flowers:2"])
+    assert code == 0 and "deleted flowers:2" in out
+    code, _, err = cli(["model", "show", "flowers:2"])
+    assert code == 1 and "no version '2'" in err
+    code, _, err = cli(["model", "register", "--name", "x", "--path", runs, "--job", "j"])
+    assert code == 2 and "exactly one of" in err
+
+
+def test_predict_and_evaluate(cli, runs):
+    code, out, err = cli(
+        [
+            "model",
+            "predict",
+            "flowers-job",
+            "--input",
+            FLOWERS_VALID,
+            "--output",
+            runs / "preds.jsonl",
+            "--evaluate",
+        ]
+    )
+    assert code == 0, err
+    lines = [json.loads(line) for line in (runs / "preds.jsonl").read_text().splitlines()]
+    assert len(lines) == 50 and {"filename", "probs", "labels"} <= set(lines[0])
+    summary = json.loads((runs / "runs" / "flowers-job" / "summary.json").read_text())
+    assert json.loads(out)["accuracy"] == pytest.approx(summary["best_trial"]["score"])
+    code, _, err = cli(["model", "predict", "no-such-model", "--input", FLOWERS_VALID])
+    assert code == 1 and "no registered model named 'no-such-model'" in err
+
+
+def test_export_prints_the_largest_difference(cli, runs):
+    code, out, err = cli(
+        [
+            "model",
+            "export",
+            "runs/flowers-job",
+            "--format",
+            "onnx",
+            "--dynamic-batch",
+            "--images",
+            FLOWERS_VALID,
+            "--output",
+            runs / "m.onnx",
+        ]
+    )
+    assert code == 0, err
+    assert "inputs input1, outputs output1" in out and "largest difference" in out
+    assert (runs / "m.onnx").is_file()
+
+
+def test_serve_prints_a_key_and_requires_it(runs):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "AUTOML_ENDPOINT_KEY"}
+    env.update(OMP_NUM_THREADS="1")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "automl.cli.main",
+            "model",
+            "serve",
+            "runs/flowers-job",
+            "--port",
+            str(port),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=runs,
+    )
+    try:
+        key = _read_key(process)
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url)
+        image = next((FLOWERS_VALID / "images" / "daisy").glob("*.jpg"))
+        body = {
+            "input_data": {
+                "columns": ["image"],
+                "data": [base64.b64encode(image.read_bytes()).decode()],
+            }
+        }
+        assert httpx.post(f"{url}/score", json=body).status_code == 401
+        response = httpx.post(f"{url}/score", json=body, headers={"Authorization": f"Bearer {key}"})
+        assert response.status_code == 200 and len(response.json()[0]["probs"]) == 5
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _read_key(process) -> str:
+    for line in process.stderr:
+        if line.startswith("endpoint key"):
+            return line.rsplit(" ", 1)[1].strip()
+    raise AssertionError("no key printed")
+
+
+def _wait_ready(url: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the endpoint did not become ready")
+
+
+@pytest.mark.slow
+def test_incremental_training_starts_at_the_previous_metric(runs):
+    """A job continued from 'flowers-job' (checkpoint_run_id) or from its registered model
+    (checkpoint_model) scores about as well after one cautious epoch as the job did."""
+    from automl.engine.registry import register_package
+
+    previous = json.loads((runs / "runs" / "flowers-job" / "summary.json").read_text())
+    register_package("flowers", runs / "runs" / "flowers-job" / "best_model")
+    sources = {
+        "by-job": "  checkpoint_run_id: flowers-job\n",
+        "by-registry": "  checkpoint_model: flowers:1\n",
+    }
+    for name, extra in sources.items():
+        job = write_job(
+            runs / "jobs", "image_classification", name, epochs=1, learning_rate=1e-5, extra=extra
+        )
+        result = run_job(job, runs / "runs" / name, cwd=runs)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert summary["best_trial"]["score"] == pytest.approx(
+            previous["best_trial"]["score"], abs=0.08
+        )
+        log = (runs / "runs" / name / "trials" / "0" / "trial.log").read_text()
+        assert "initial weights from" in log
