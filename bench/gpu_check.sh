@@ -33,6 +33,14 @@ time timeout 240 python3 -m automl.cli.main job create \
   --set training_parameters.training_batch_size=32 \
   --set training_parameters.number_of_workers=8
 
+step "detection job on the GPU (Faster R-CNN resnet50 FPN from scratch, raccoon, 4 epochs)"
+time timeout 200 python3 -m automl.cli.main job create \
+  --file examples/jobs/object_detection.yml --run-dir /tmp/gpu_det \
+  --set training_parameters.pretrained=false --set training_parameters.number_of_epochs=4
+
+step "bench: serving on the GPU (resnet18, 224 px)"
+timeout 150 python3 bench/serving.py --device cuda --requests 200
+
 step "bench: data pipeline (CPU, quiet 16-core machine)"
 CUDA_VISIBLE_DEVICES="" timeout 120 python3 bench/data_pipeline.py
 

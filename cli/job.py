@@ -197,16 +197,54 @@ def resume(
     return _report_finished(summary, output)
 
 
+@app.command("worker")
+def worker(
+    job: str = typer.Argument(..., help="Name of the job to join (created with --storage)."),
+    storage: str = typer.Option(
+        ..., "--storage", help="The job's Optuna storage URL, e.g. postgresql://host/db."
+    ),
+    run_dir: Path | None = typer.Option(
+        None, "--run-dir", help="The job's shared run directory, if mounted elsewhere here."
+    ),
+    gpus: str | None = typer.Option(
+        None, "--gpus", help="GPU indices to use, e.g. 0,1 (default: all visible)."
+    ),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> int:
+    """Join a job from this machine and run its trials until the job's limits are reached."""
+    from automl.engine.sweep.worker import run_worker
+
+    with JobProgress() as progress:
+        summary = run_worker(
+            job, storage, run_dir=run_dir, gpus=_parse_gpus(gpus), on_event=progress
+        )
+    if summary.get("status") == "running":  # other workers still run the last trials
+        if output is OutputFormat.json:
+            print_json(summary)
+        else:
+            _print_summary(summary)
+        return 0
+    return _report_finished(summary, output)
+
+
 @app.command("show")
 def show(
     job: str = typer.Argument(..., help="Job name or run directory."),
     runs_root: Path = RUNS_ROOT_OPTION,
+    storage: str | None = typer.Option(
+        None, "--storage", help="Read the job from this storage URL (works on any machine)."
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Show a job's status, trials and best result."""
     from automl.engine.runs import find_run_dir, read_summary
 
-    summary = read_summary(find_run_dir(job, runs_root))
+    if storage:
+        from automl.engine.sweep.worker import study_summary
+
+        summary = study_summary(job, storage)
+    else:
+        summary = read_summary(find_run_dir(job, runs_root))
     if output is OutputFormat.json:
         print_json(summary)
         return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -80,8 +82,19 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """Console-script entry point."""
-    sys.exit(run())
+    """Console-script entry point.
+
+    Leaves with os._exit once output is flushed: every file a command writes is complete
+    and closed by then, and tearing down torch and its threads costs up to a second per call
+    in shell pipelines and cron jobs.
+    """
+    code = run()
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        # a reader that left early (`| head`) must not turn success into a traceback
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -181,7 +181,8 @@ def advanced_settings_schema() -> dict:
 def advanced_settings_defaults() -> dict[str, bool]:
     """{"stream_image_files": false, "apply_automl_train_augmentations": true, ...}."""
     props = _job_schema()["$defs"]["advanced_settings"]["properties"]
-    return {name: spec["default"] for name, spec in props.items()}
+    # image_cache_size has no fixed default (a share of the free disk, computed per job).
+    return {name: spec["default"] for name, spec in props.items() if "default" in spec}
 
 
 def schema_file(task: str | None = None) -> Path:

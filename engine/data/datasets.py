@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 
 from automl.engine.data.images import load_image_rgb
 from automl.engine.data.masks import polygons_to_mask
+from automl.engine.data.streaming import prefetch_remote_images
 
 JointTransform = Callable[[object, dict], tuple[object, dict]]
 
@@ -60,6 +61,11 @@ class ClassificationDataset(Dataset):
         if self.transform is not None:
             image = self.transform(image)
         return image, self.target(i)
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """A batch (the DataLoader's batched fetch): remote images are read ahead in parallel."""
+        prefetch_remote_images(self.records, indices)
+        return [self[i] for i in indices]
 
 
 class DetectionDataset(Dataset):
@@ -111,6 +117,11 @@ class DetectionDataset(Dataset):
         from torchvision.transforms.functional import to_tensor
 
         return to_tensor(image), target
+
+    def __getitems__(self, indices: list[int]) -> list:
+        """A batch (the DataLoader's batched fetch): remote images are read ahead in parallel."""
+        prefetch_remote_images(self.records, indices)
+        return [self[i] for i in indices]
 
 
 class InstanceSegmentationDataset(DetectionDataset):

@@ -16,7 +16,7 @@ _EXIF_ORIENTATION_TAG = 0x0112
 
 
 def open_image(location: str | os.PathLike) -> Image.Image:
-    """Open (lazily) a local image or one behind an fsspec URL."""
+    """Open (lazily) a local image, or a remote one through the shared image cache."""
     location = str(location)
     if is_remote(location):
         return Image.open(io.BytesIO(read_bytes(location)))

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from automl.engine.data.cache import default_cache_dir
 from automl.engine.data.doctor import (
     DataReport,
     check_duplicates,
@@ -24,7 +25,9 @@ from automl.engine.data.doctor import (
 )
 from automl.engine.data.manifest import write_manifest
 from automl.engine.data.reader import public_record, read_dataset
+from automl.engine.data.remote import redact_url
 from automl.engine.data.split import split_records
+from automl.engine.data.streaming import configure_image_store, get_image_store, parse_cache_size
 from automl.engine.errors import DataError
 from automl.engine.utils.files import write_json_atomic
 
@@ -52,6 +55,16 @@ class _JobData:
     valid: list[dict]
     report: DataReport
     split: dict
+    images: ImageOptions
+    remote: dict | None = None  # how remote images are read (None: all images are local)
+
+
+@dataclass
+class ImageOptions:
+    """advanced_settings that decide how remote images are read (reference §3.8)."""
+
+    stream: bool = False
+    cache_bytes: int = 0
 
 
 def prepare_job_data(job_resolved: dict, run_dir: Path, *, seed: int | None = None) -> PreparedData:
@@ -69,8 +82,13 @@ def prepare_job_data(job_resolved: dict, run_dir: Path, *, seed: int | None = No
     train_path, valid_path = out / "train.jsonl", out / "valid.jsonl"
     write_manifest(train_path, [public_record(r) for r in data.train])
     write_manifest(valid_path, [public_record(r) for r in data.valid])
+    _protect_signed_urls([train_path, valid_path], data.train + data.valid)
     labels = sorted(class_counts(data.task, data.train))
-    write_json_atomic(out / "split.json", {**data.split, "labels": labels})
+    split = {**data.split, "labels": labels}
+    if data.remote is not None:
+        get_image_store().cache.record_limit(data.images.cache_bytes)  # trials enforce it
+        split["remote_images"] = data.remote
+    write_json_atomic(out / "split.json", split)
     return PreparedData(
         train_manifest=train_path.absolute(),
         valid_manifest=valid_path.absolute(),
@@ -117,14 +135,16 @@ def check_job_data(job_resolved: dict) -> DataReport:
 def _load_job_data(job: dict, seed: int | None) -> _JobData:
     task = job["task"]
     target = job.get("target_column_name") or "label"
+    images = _configure_images(job)
     train_path = _data_path(job, "training_data")
-    train, train_report = read_dataset(train_path, task, target)
+    train, train_report = read_dataset(train_path, task, target, stream_images=images.stream)
     report = DataReport(problems=list(train_report.problems), warnings=list(train_report.warnings))
     # Azure's minimum counts the training data as given, before any split.
     report.problems += check_min_images(train, "training data")
     valid_path = _data_path(job, "validation_data") if job.get("validation_data") else None
+    valid_report = DataReport()
     if valid_path is not None:
-        valid, valid_report = read_dataset(valid_path, task, target)
+        valid, valid_report = read_dataset(valid_path, task, target, stream_images=images.stream)
         report.problems += valid_report.problems
         report.warnings += valid_report.warnings
         split = _given_split(train_path, valid_path, train, valid)
@@ -132,7 +152,62 @@ def _load_job_data(job: dict, seed: int | None) -> _JobData:
         train, valid, split = _split(job, task, train, train_path, seed, report)
     _run_rules(task, train, valid, report, leakage=valid_path is not None)
     report.summary = _job_summary(task, train, valid, train_report, split)
-    return _JobData(task, train, valid, report, split)
+    report.problems += _check_cache_fits(images, train_report, valid_report)
+    remote = _remote_summary(images, train_report, valid_report)
+    if remote is not None:
+        report.summary["remote_images"] = remote
+    return _JobData(task, train, valid, report, split, images, remote)
+
+
+def _configure_images(job: dict) -> ImageOptions:
+    """stream_image_files and image_cache_size; the process's image store uses the bound."""
+    text = (job.get("training_parameters") or {}).get("advanced_settings")
+    settings = (json.loads(text) if isinstance(text, str) else text) or {}
+    cache_dir = default_cache_dir()
+    options = ImageOptions(
+        stream=settings.get("stream_image_files") is True,
+        cache_bytes=parse_cache_size(settings.get("image_cache_size"), cache_dir),
+    )
+    configure_image_store(cache_dir, options.cache_bytes)
+    return options
+
+
+def _remote_bytes(*reports: DataReport) -> tuple[int, int]:
+    remote = [r.summary.get("remote") or {} for r in reports]
+    return sum(r.get("images", 0) for r in remote), sum(r.get("bytes", 0) for r in remote)
+
+
+def _check_cache_fits(images: ImageOptions, *reports: DataReport) -> list[str]:
+    """Without streaming every remote image must fit in the cache at once."""
+    _, n_bytes = _remote_bytes(*reports)
+    if images.stream or n_bytes <= images.cache_bytes:
+        return []
+    return [
+        f"the remote images take {n_bytes / 1e6:.1f} MB, more than the image cache's bound "
+        f"of {images.cache_bytes / 1e6:.1f} MB; set advanced_settings "
+        '{"stream_image_files": true} to stream them, or raise "image_cache_size"'
+    ]
+
+
+def _remote_summary(images: ImageOptions, *reports: DataReport) -> dict | None:
+    """How the remote images are read, for split.json and the data summary."""
+    n_images, n_bytes = _remote_bytes(*reports)
+    if not n_images:
+        return None
+    return {
+        "images": n_images,
+        "fetched_bytes": n_bytes,
+        "stream_image_files": images.stream,
+        "cache_dir": str(get_image_store().cache.root),
+        "cache_max_bytes": images.cache_bytes,
+    }
+
+
+def _protect_signed_urls(paths: list[Path], records: list[dict]) -> None:
+    """Manifests must keep signed URLs (trials read them): make them private to the user."""
+    if any(redact_url(r["image_url"]) != r["image_url"] for r in records):
+        for path in paths:
+            path.chmod(0o600)
 
 
 def _data_path(job: dict, key: str) -> str:
@@ -168,6 +243,7 @@ def _given_split(train_path, valid_path, train, valid) -> dict:
 
 
 def _split_record(method, train_path, valid_path, train, valid, seed, size) -> dict:
+    # URLs are listed redacted: split.json is a record, not something trials read.
     return {
         "version": 1,
         "method": method,
@@ -176,8 +252,8 @@ def _split_record(method, train_path, valid_path, train, valid, seed, size) -> d
         "sources": {"training_data": str(train_path), "validation_data": valid_path},
         "n_train": len(train),
         "n_valid": len(valid),
-        "train": [r["image_url"] for r in train],
-        "valid": [r["image_url"] for r in valid],
+        "train": [redact_url(r["image_url"]) for r in train],
+        "valid": [redact_url(r["image_url"]) for r in valid],
     }
 
 

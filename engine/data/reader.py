@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from automl.engine.data.doctor import HASH_KEY, DataReport, probe_images, summarise
 from automl.engine.data.labels import parse_image_details, parse_label
 from automl.engine.data.mltable import JsonLine, decode_line, iter_lines, read_table_spec
+from automl.engine.data.remote import redact_url
+from automl.engine.data.streaming import FetchReport, ProgressLogger, get_image_store
 from automl.engine.data.tasks import check_task
-from automl.engine.data.urls import resolve_location
+from automl.engine.data.urls import is_remote, resolve_location
 from automl.engine.errors import AutomlError
 
 
@@ -31,21 +33,29 @@ def read_dataset(
     target_column_name: str = "label",
     *,
     check_images: bool = True,
+    stream_images: bool = False,
 ) -> tuple[list[dict], DataReport]:
     """Read and check one dataset; returns the usable records and the doctor's report.
 
     Per-line problems are errors under `invalid_lines: error` (the default) and are
     skipped and counted under `invalid_lines: drop`. Raises DataError only when the table
     itself cannot be read (no MLTable, bad YAML, unreadable file).
+
+    Remote images (URLs) are fetched into the shared image cache first and the doctor
+    checks the cached files; with `stream_images` they are only checked to exist (they
+    are read while training). The summary's `remote` says how many and how many bytes.
     """
     check_task(task)
     spec = read_table_spec(path)
     lines = [_parse_line(line, task, target_column_name, spec) for line in iter_lines(spec)]
+    remote = {"images": 0, "bytes": 0, "streamed": stream_images}
     if check_images:
-        _probe(lines)
+        remote = _probe(lines, stream_images)
     records, report = _collect(lines, spec.invalid_lines)
     report.warnings[:0] = spec.warnings
     report.summary = summarise(task, records, n_dropped=report.summary.get("n_dropped", 0))
+    if remote["images"]:
+        report.summary["remote"] = remote
     return records, report
 
 
@@ -87,20 +97,56 @@ def _resolve(reference, line: JsonLine, problems: list[str]) -> str | None:
         return None
 
 
-def _probe(lines: list[_Line]) -> None:
+def _probe(lines: list[_Line], stream_images: bool) -> dict:
     usable = [line for line in lines if line.record is not None]
-    probes = probe_images([line.record["image_url"] for line in usable])
-    for line, probe in zip(usable, probes, strict=True):
-        record = line.record
-        if probe.problem:
-            where = f"'{line.reference}'"
-            if line.reference != record["image_url"]:
-                where += f" ({record['image_url']})"
-            line.problems.append(f"{record['source']}: image {where} {probe.problem}")
-            line.record = None
-            continue
-        record["image_details"] = {"width": probe.width, "height": probe.height}
-        record[HASH_KEY] = probe.sha1
+    fetched = _fetch_remote([line.record["image_url"] for line in usable], stream_images)
+    to_probe = [line for line in usable if _needs_probe(line, fetched, stream_images)]
+    probes = probe_images([str(fetched.paths.get(u, u)) for u in _urls(to_probe)])
+    results = dict(zip(map(id, to_probe), probes, strict=True))
+    n_remote = sum(1 for line in usable if is_remote(line.record["image_url"]))
+    for line in usable:
+        url = line.record["image_url"]
+        if url in fetched.errors:
+            _fail(line, f"could not be fetched: {fetched.errors[url].message}")
+        elif id(line) in results:
+            _apply_probe(line, results[id(line)])
+    return {"images": n_remote, "bytes": fetched.n_bytes, "streamed": stream_images}
+
+
+def _urls(lines: list[_Line]) -> list[str]:
+    return [line.record["image_url"] for line in lines]
+
+
+def _needs_probe(line: _Line, fetched: FetchReport, stream_images: bool) -> bool:
+    url = line.record["image_url"]
+    return url not in fetched.errors and not (stream_images and is_remote(url))
+
+
+def _fetch_remote(locations: list[str], stream_images: bool) -> FetchReport:
+    remote = [location for location in locations if is_remote(location)]
+    if not remote:
+        return FetchReport()
+    store = get_image_store()
+    if stream_images:  # checked to exist only: the images are read while training
+        return FetchReport(errors=store.check_exist(remote))
+    return store.fetch_all(remote, ProgressLogger("fetching images into the cache"))
+
+
+def _apply_probe(line: _Line, probe) -> None:
+    if probe.problem:
+        _fail(line, probe.problem)
+        return
+    line.record["image_details"] = {"width": probe.width, "height": probe.height}
+    line.record[HASH_KEY] = probe.sha1
+
+
+def _fail(line: _Line, problem: str) -> None:
+    record = line.record
+    where = f"'{redact_url(line.reference)}'"
+    if line.reference != record["image_url"]:
+        where += f" ({redact_url(record['image_url'])})"
+    line.problems.append(f"{record['source']}: image {where} {problem}")
+    line.record = None
 
 
 def _collect(lines: list[_Line], invalid_lines: str) -> tuple[list[dict], DataReport]:

@@ -10,8 +10,6 @@ import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from automl.engine.errors import DataError
-
 
 def is_remote(location: str) -> bool:
     """True for a URL other than `file://` (and other than a Windows drive letter)."""
@@ -43,32 +41,21 @@ def resolve_location(reference: str, base_dir: str | os.PathLike) -> str:
 
 
 def check_remote_supported(url: str) -> None:
-    """Raise DataError unless fsspec and a filesystem for the URL's scheme are importable."""
-    scheme = urlparse(url).scheme
-    try:
-        import fsspec
+    """Raise DataError unless a filesystem for the URL's scheme is available.
 
-        fsspec.get_filesystem_class(scheme)
-    except ImportError as exc:
-        raise DataError(
-            f"cannot open {url!r}: no filesystem for '{scheme}://' is installed ({exc})",
-            hint=f"install the fsspec implementation for '{scheme}' (e.g. adlfs for azureml/"
-            "abfss, s3fs for s3, aiohttp for https) or download the images and use local paths",
-        ) from None
-    except ValueError:
-        raise DataError(
-            f"cannot open {url!r}: '{scheme}://' is not a known fsspec protocol",
-            hint="use a local path, a file:// URI, or a URL fsspec understands",
-        ) from None
+    http(s) is always available; s3, gs and az/abfs name the extra that installs theirs.
+    """
+    from automl.engine.data.remote import check_filesystem
+
+    check_filesystem(url)
 
 
 def read_bytes(location: str) -> bytes:
-    """Read a local file or an fsspec URL."""
+    """Read a local file, or a remote image through the shared image cache (retried)."""
     if is_remote(location):
-        import fsspec
+        from automl.engine.data.streaming import read_image_bytes
 
-        with fsspec.open(location, "rb") as handle:
-            return handle.read()
+        return read_image_bytes(location)
     with open(location, "rb") as handle:
         return handle.read()
 
@@ -77,7 +64,9 @@ def display_path(path: str | os.PathLike) -> str:
     """A path as a user would type it: relative to the current folder when inside it."""
     text = str(path)
     if is_remote(text):
-        return text
+        from automl.engine.data.remote import redact_url
+
+        return redact_url(text)
     try:
         return os.path.relpath(text) if not os.path.relpath(text).startswith("..") else text
     except ValueError:  # another drive on Windows

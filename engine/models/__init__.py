@@ -17,6 +17,7 @@ from torch import nn
 from automl.engine.models import (
     _classification,  # noqa: F401  (registers the models)
     _detection,  # noqa: F401  (registers the models)
+    _yolo,  # noqa: F401  (registers the models; imports ultralytics only when building)
 )
 from automl.engine.models._base import MODELS, ModelSpec, get_model_spec, model_names
 from automl.engine.models._weights import (
@@ -49,9 +50,12 @@ def build_detection_model(
     `settings` are the package's inference settings in runtime names (min_size, max_size,
     box_score_thresh, nms_iou_thresh, box_detections_per_img): the model's internal
     resize and post-processing use them. `pretrained` loads COCO (ResNet-50 models) or
-    ImageNet backbone weights from TORCH_HOME.
+    ImageNet backbone weights from TORCH_HOME. YOLO models (`model_size` in settings) have
+    no background class and load COCO weights from Ultralytics' weights dir.
     """
     spec = get_model_spec(name)
+    if _yolo.is_yolo_model(name):
+        return spec.builder(spec, n_labels, pretrained, {"model_size": settings.get("model_size")})
     options = _detection.model_options(spec, settings)
     return spec.builder(spec, n_labels + 1, pretrained, options)
 

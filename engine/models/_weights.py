@@ -41,6 +41,10 @@ def hf_repo_id(spec: ModelSpec) -> str:
 
 def cache_location(spec: ModelSpec) -> Path:
     """The folder the library keeps this model's weights in."""
+    if spec.source == "ultralytics":
+        from automl.engine.models._yolo import weights_dir
+
+        return weights_dir()
     if spec.source == "torchvision":
         import torch
 
@@ -54,6 +58,9 @@ def cached_weights_file(spec: ModelSpec) -> Path | None:
     """The cached weights file of `spec`, or None when it has not been downloaded."""
     if not spec.has_pretrained:
         return None
+    if spec.source == "ultralytics":
+        path = cache_location(spec) / yolo_file_name(spec)
+        return path if path.is_file() else None
     if spec.source == "torchvision":
         url = torchvision_weights(spec).url
         path = cache_location(spec) / os.path.basename(urlparse(url).path)
@@ -66,6 +73,10 @@ def cached_weights_file(spec: ModelSpec) -> Path | None:
 
 def weights_url(spec: ModelSpec) -> str:
     """Where the library downloads the weights from."""
+    if spec.source == "ultralytics":
+        from automl.engine.models._yolo import weights_url as yolo_url
+
+        return yolo_url(yolo_file_name(spec))
     if spec.source == "torchvision":
         return torchvision_weights(spec).url
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
@@ -95,11 +106,15 @@ def offline_forced(spec: ModelSpec) -> bool:
 
 
 def unavailable_error(spec: ModelSpec, reason: str) -> WeightsUnavailableError:
+    weights_id = yolo_file_name(spec) if spec.source == "ultralytics" else spec.weights_id
+    caches = "TORCH_HOME / HF_HOME"
+    if spec.source == "ultralytics":  # Ultralytics' settings hold its weights dir
+        caches = "Ultralytics' weights_dir (`yolo settings weights_dir=...`)"
     return WeightsUnavailableError(
-        f"pretrained weights for model {spec.name!r} ({spec.source} {spec.weights_id}) are not "
+        f"pretrained weights for model {spec.name!r} ({spec.source} {weights_id}) are not "
         f"in the cache at {cache_location(spec)} and cannot be downloaded: {reason}",
         hint=f"run `automl weights fetch {spec.name}` on a machine with network access and copy "
-        "the cache folder here (or point TORCH_HOME / HF_HOME at it), or train from scratch "
+        f"the cache folder here (or point {caches} at it), or train from scratch "
         "with training_parameters.pretrained: false",
     )
 
@@ -135,6 +150,15 @@ def weights_file(spec: ModelSpec) -> Path:
 
 def download(spec: ModelSpec) -> None:
     """Download through the library's own function, into its own cache."""
+    if spec.source == "ultralytics":
+        import torch
+
+        # Ultralytics' own downloader refuses while YOLO_OFFLINE is set (we set it so that it
+        # never downloads on its own); torch's has the timeout-free behaviour we probe for
+        path = cache_location(spec) / yolo_file_name(spec)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.hub.download_url_to_file(weights_url(spec), str(path), progress=False)
+        return
     if spec.source == "torchvision":
         import torch
 
@@ -147,11 +171,38 @@ def download(spec: ModelSpec) -> None:
     hf_hub_download(hf_repo_id(spec), TIMM_WEIGHTS_FILE)
 
 
-def fetch_weights(spec: ModelSpec) -> Path:
-    """Make sure the weights of `spec` are in the library cache; return the file."""
+def yolo_file_name(spec: ModelSpec) -> str:
+    """The YOLO checkpoint of `spec` at the size chosen by `with_model_size` (medium when
+    none is chosen, Azure's default model_size)."""
+    from automl.engine.models._yolo import weights_name
+
+    return weights_name(spec, spec.extra.get("model_size"))
+
+
+def with_model_size(spec: ModelSpec, model_size: str | None) -> ModelSpec:
+    """`spec` pinned to one YOLO model_size (the weights file differs per size)."""
+    import dataclasses
+
+    return dataclasses.replace(spec, extra={**spec.extra, "model_size": model_size})
+
+
+def yolo_weights_file(spec: ModelSpec, file_name: str) -> Path:
+    """The cached YOLO checkpoint `file_name` (e.g. yolov8s.pt), downloaded when possible."""
+    from automl.engine.models._yolo import SIZE_SCALES, model_scale
+
+    size = next(s for s in SIZE_SCALES if file_name == spec.weights_id.format(scale=model_scale(s)))
+    return weights_file(with_model_size(spec, size))
+
+
+def fetch_weights(spec: ModelSpec, model_size: str | None = None) -> Path:
+    """Make sure the weights of `spec` are in the library cache; return the file.
+
+    `model_size` picks the YOLO checkpoint (s/m/l/x; medium by default)."""
     if not spec.has_pretrained:
         raise AutomlError(
             f"model {spec.name!r} has no pretrained weights to fetch",
             hint="it always trains from scratch",
         )
+    if spec.source == "ultralytics":
+        spec = with_model_size(spec, model_size)
     return weights_file(spec)

@@ -1,7 +1,8 @@
 """The model package (`outputs/`, `best_model/`): what a trained trial leaves for reuse.
 
 model.pt          {"state_dict", "task", "model_name", "labels", "settings",
-                   "training_parameters", "format_version": 1}; torch.load(weights_only=True)
+                   "training_parameters", "format_version": 1} (+ "model_yaml" for
+                   Ultralytics models); torch.load(weights_only=True)
 settings.json     inference settings (Azure runtime names: valid_resize_size, ...)
 labels.json       class names in index order
 MLmodel           MLflow python_function descriptor, loader: automl.engine.models.mlflow_loader
@@ -58,7 +59,10 @@ def package_settings(
 ) -> dict:
     """settings.json of any task: classification or detection keys (reference §10.3)."""
     from automl.engine.models._detection import detection_settings, is_object_task
+    from automl.engine.models._yolo import is_yolo_model, yolo_settings
 
+    if is_yolo_model(model_name):
+        return yolo_settings(task, model_name, labels, training_parameters)
     if is_object_task(task):
         return detection_settings(task, model_name, labels, training_parameters)
     return classification_settings(task, model_name, labels, training_parameters)
@@ -81,7 +85,7 @@ def model_record(
     model: nn.Module, task: str, model_name: str, labels: list[str], settings: dict, params: dict
 ) -> dict:
     """The model.pt dictionary (also used for `<epoch>_model.pt` checkpoints)."""
-    return {
+    record = {
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "task": task,
         "model_name": model_name,
@@ -90,6 +94,9 @@ def model_record(
         "training_parameters": params,
         "format_version": FORMAT_VERSION,
     }
+    if isinstance(getattr(model, "yaml", None), dict):  # Ultralytics models: their YAML dict
+        record["model_yaml"] = model.yaml
+    return record
 
 
 def write_model_package(
@@ -192,7 +199,10 @@ def build_package_model(record: dict, settings: dict) -> nn.Module:
     """The untrained module of a package's model, dispatched on its task."""
     from automl.engine.models import build_detection_model, build_model
     from automl.engine.models._detection import is_object_task
+    from automl.engine.models._yolo import build_package_yolo, is_yolo_model
 
+    if is_yolo_model(record["model_name"]):
+        return build_package_yolo(record, settings)
     if is_object_task(record["task"]):
         # the detector's resize and thresholds are constructor arguments: build with the
         # (possibly edited) settings.json values

@@ -49,7 +49,7 @@ class Predictor:
                 model_dir,
                 ", ".join(unknown),
             )
-        predictor_class = task_predictor_class(meta["task"])
+        predictor_class = task_predictor_class(meta["task"], meta.get("model_name"))
         task_predictor = predictor_class(model, meta, merged, resolve_device(device))
         return cls(task_predictor, {**meta, "settings": merged}, model_dir)
 
@@ -86,8 +86,15 @@ class Predictor:
         return results
 
 
-def task_predictor_class(task: str) -> type[TaskPredictor]:
-    """The registered predictor of `task`, or a PredictError saying what is missing."""
+def task_predictor_class(task: str, model_name: str | None = None) -> type[TaskPredictor]:
+    """The registered predictor of `task` (the YOLO one for an Ultralytics `model_name`),
+    or a PredictError saying what is missing."""
+    from automl.engine.models._yolo import is_yolo_model
+
+    if model_name is not None and is_yolo_model(model_name):
+        from automl.engine.predict._yolo import yolo_predictor_class
+
+        return yolo_predictor_class(task)
     if task not in TASK_PREDICTORS:
         raise PredictError(
             f"no predictor for task {task!r} in this installation "

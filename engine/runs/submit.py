@@ -88,8 +88,20 @@ def resume_job(
     job = load_job(run_dir / "job.yml", source["overrides"], base_dir=Path(source["job_dir"]))
     job.name = source["name"]
     data = _load_prepared_data(run_dir)
-    storage_url = storage_url or source.get("storage_url")
+    storage_url = storage_url or _recorded_storage(source)
     return _run_controller(job, run_dir, data, on_event, storage_url, gpus, resume=True)
+
+
+def _recorded_storage(source: dict) -> str | None:
+    """The storage the job was created with; a redacted URL needs --storage again."""
+    recorded = source.get("storage_url")
+    if recorded and "***" in recorded:
+        raise AutomlError(
+            f"job {source.get('name')} uses the study storage {recorded}, whose password "
+            "is not kept in the run directory",
+            hint="pass it again: automl job resume NAME --storage URL",
+        )
+    return recorded
 
 
 def _record_job(job, run_dir: Path, overrides: Sequence[str]) -> None:
@@ -140,8 +152,11 @@ def _run_controller(job, run_dir, data, on_event, storage_url, gpus, *, resume: 
     from automl.engine.sweep import run_job
 
     if storage_url and not resume:
+        from automl.engine.sweep.storage_url import redact_url
+
+        # Redacted: credentials never reach a run file (resume then asks for --storage).
         source = json.loads((run_dir / SOURCE_FILE).read_text(encoding="utf-8"))
-        write_json_atomic(run_dir / SOURCE_FILE, {**source, "storage_url": storage_url})
+        write_json_atomic(run_dir / SOURCE_FILE, {**source, "storage_url": redact_url(storage_url)})
     write_controller_pid(run_dir)
     try:
         return run_job(

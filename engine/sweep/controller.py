@@ -11,6 +11,14 @@ into the study and the run directory's summary.
 Stopping: `timeout_minutes` (whole job), `trial_timeout_minutes` (per trial), a cancel
 (event, SIGINT or SIGTERM: every trial's process group is killed, finished trials are
 kept), and a job whose first trials all fail the same way.
+
+Several controllers may work on one study (`join=True`: `automl job worker`, on other
+machines with an RDB storage): the budget is counted and the next trial asked under a lock
+shared through the storage, so `max_trials` holds exactly; each controller beats for its
+running trials and fails the trials of workers that stopped beating (heartbeat.py); the
+job's start time comes from the study, so `timeout_minutes` counts from the job's start.
+A trial with `distributed: true` and several GPUs in its slot runs through torchrun, one
+process per GPU (engine/training/distributed.py).
 """
 
 from __future__ import annotations
@@ -25,25 +33,35 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from automl.engine.errors import AutomlError, CanceledError
 from automl.engine.sweep import automode as automode_policy
+from automl.engine.sweep.heartbeat import HeartbeatKeeper
 from automl.engine.sweep.pruners import build_pruner, pruner_spec
 from automl.engine.sweep.pruners._base import reported_values
 from automl.engine.sweep.samplers import SweepSampler, build_sampler, normalize_sampling
 from automl.engine.sweep.space import SearchSpace
 from automl.engine.sweep.storage import (
+    JOB_ATTR,
     PID_ATTR,
-    counts_against_budget,
+    STATUS_ATTR,
+    budget_lock,
+    budget_used,
+    job_record,
     open_study,
     record_outcome,
     running_trials,
     storage_reference,
 )
+from automl.engine.sweep.storage_url import STORAGE_ENV, is_url, redact_url
 from automl.engine.sweep.summary import SummaryWriter, trial_rows, utc_now, write_sweep_plots
 from automl.engine.utils.files import write_json_atomic
 
@@ -98,6 +116,10 @@ class TrialSlot:
     def device(self) -> str:
         return "cuda" if self.cuda_visible_devices else "cpu"
 
+    @property
+    def n_gpus(self) -> int:
+        return len(self.cuda_visible_devices.split(",")) if self.cuda_visible_devices else 0
+
 
 @dataclass
 class RunningTrial:
@@ -140,12 +162,15 @@ def run_job(
     trial_module: str = TRIAL_MODULE,
     resolve_parameters: ParameterResolver | None = None,
     poll_interval_s: float = POLL_INTERVAL_S,
+    join: bool = False,
 ) -> dict:
     """Run a job's trials (single, AutoMode or sweep) and return the final summary dict.
 
     `job` is an `automl.engine.config.Job`; `data` a `PreparedData`. `trial_module` is a
-    module name (run with -m) or a path to a .py file. Raises CanceledError after writing
-    the summary when the job is canceled; a failed job returns status "failed".
+    module name (run with -m) or a path to a .py file. `join`: work on the existing study
+    of another controller (a worker) until the job's limits are reached. Raises
+    CanceledError after writing the summary when the job is canceled; a failed job returns
+    status "failed".
     """
     resolver = resolve_parameters or _default_resolver()
     visible_gpus = detect_gpus() if gpus is None else list(gpus)
@@ -163,6 +188,7 @@ def run_job(
         cancel_event=cancel_event or threading.Event(),
         trial_module=trial_module,
         poll_interval_s=poll_interval_s,
+        join=join,
     )
     with _signals_set(controller.cancel_event):
         return controller.run()
@@ -273,14 +299,20 @@ def _gpu_memory_gb(index: int) -> float | None:
 
 
 def make_slots(n_slots: int, gpus: list[int]) -> list[TrialSlot]:
-    """One slot per concurrent trial: GPUs round-robin, else the CPU cores split evenly."""
+    """One slot per concurrent trial: the GPUs split evenly between slots (round-robin when
+    there are fewer GPUs than slots), else the CPU cores split evenly."""
     n_threads = max(1, (os.cpu_count() or 1) // n_slots)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     # Indices are what this process sees; the child needs the parent's own device names.
     names = visible.split(",") if visible else [str(gpu) for gpu in gpus]
-    return [
-        TrialSlot(i, names[gpus[i % len(gpus)]] if gpus else "", n_threads) for i in range(n_slots)
-    ]
+    if not gpus:
+        return [TrialSlot(i, "", n_threads) for i in range(n_slots)]
+    per_slot = max(1, len(gpus) // n_slots)
+    slots = []
+    for i in range(n_slots):
+        chosen = [gpus[(i * per_slot + k) % len(gpus)] for k in range(per_slot)]
+        slots.append(TrialSlot(i, ",".join(names[g] for g in chosen), n_threads))
+    return slots
 
 
 class SweepController:
@@ -301,8 +333,12 @@ class SweepController:
         cancel_event: threading.Event,
         trial_module: str,
         poll_interval_s: float,
+        join: bool = False,
     ) -> None:
         self.job, self.run_dir, self.data, self.plan = job, run_dir, data, plan
+        self.join = join
+        self.started_epoch = time.time()
+        self.heartbeat: HeartbeatKeeper | None = None
         self.resolver = resolver
         self.on_event = on_event
         self.storage_ref = storage_ref
@@ -338,19 +374,52 @@ class SweepController:
         self.study = open_study(
             self.storage_ref,
             self.name,
-            resume=self.resume,
-            sampler=build_sampler(self.plan.sampling, self.plan.space),
+            resume=self.resume or self.join,
+            sampler=build_sampler(self._sampling(), self.plan.space),
             pruner=build_pruner(self.plan.early_termination),
         )
         self.pruner = self.study.pruner
         self.pruner_spec = pruner_spec(self.plan.early_termination)
         self.sampler = SweepSampler(self.study, self.plan.space)
-        if self.resume:
+        self.heartbeat = HeartbeatKeeper(self.study, socket.gethostname())
+        if self.join:
+            self._adopt_job_start()
+        elif self.resume:
             self._recover_interrupted()
-        elif self.plan.automode is not None:
+        else:
+            self._record_job_start()
+        if self.plan.automode is not None and not (self.resume or self.join):
             for index in range(self.plan.automode.n_portfolio):
                 self.study.enqueue_trial(self.plan.automode.enqueue_params(index))
         self._announce_plan()
+
+    def _sampling(self) -> dict:
+        """A joining worker's seeded sampler must not repeat the first worker's draws."""
+        seed = self.plan.sampling.get("seed")
+        if not self.join or seed is None:
+            return self.plan.sampling
+        salt = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode())
+        return {**self.plan.sampling, "seed": (int(seed) + salt) % 2**32}
+
+    def _record_job_start(self) -> None:
+        """Store the job with the study: workers on other machines read it."""
+        record = {
+            "run_dir": str(self.run_dir.resolve()),
+            "started_at": self.started_epoch,
+            "started_at_iso": self.started_at,
+            "task": self.job.task,
+            "mode": self.plan.mode,
+            "primary_metric": self.metric,
+            "limits": self.plan.limits(),
+        }
+        self.study.set_user_attr(JOB_ATTR, record)
+
+    def _adopt_job_start(self) -> None:
+        record = job_record(self.study)
+        if record.get("started_at") is not None:
+            self.started_epoch = float(record["started_at"])
+            self.started_at = record.get("started_at_iso") or self.started_at
+            self.writer.header["started_at"] = self.started_at
 
     def _announce_plan(self) -> None:
         plan_json = None
@@ -400,6 +469,7 @@ class SweepController:
         try:
             while True:
                 self._poll_running()
+                self._beat()
                 self._check_limits()
                 if self.stop_reason is not None:
                     self._stop_all()
@@ -413,18 +483,35 @@ class SweepController:
             raise
         return self._finish()
 
-    def _budget_used(self) -> int:
-        finished = sum(counts_against_budget(t) for t in self.study.get_trials(deepcopy=False))
-        return finished + len(self.running)
-
     def _fill_slots(self) -> None:
         free = [slot for slot in self.slots if slot.index not in self._busy_slots()]
         for slot in free:
-            if self._budget_used() >= self.plan.max_trials or self.sampler.is_exhausted():
+            asked = self._ask_within_budget()
+            if asked is None:
                 return
-            self._launch(slot)
+            self._launch(slot, *asked)
             if self.stop_reason is not None:
                 return
+
+    def _ask_within_budget(self):
+        """(trial, params) of the next trial, or None when the budget (shared by every
+        worker of the job) is used; counted and asked under one lock."""
+        with budget_lock(self.study, self.storage_ref):
+            if budget_used(self.study) >= self.plan.max_trials or self.sampler.is_exhausted():
+                return None
+            with warnings.catch_warnings():
+                # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
+                warnings.simplefilter("ignore", UserWarning)
+                trial, params = self.sampler.ask()
+            self.heartbeat.beat_now(trial._trial_id)
+        return trial, params
+
+    def _beat(self) -> None:
+        """Heartbeats for our trials; trials of lost workers are failed (and logged)."""
+        for number in self.heartbeat.tick([r.trial_id for r in self.running.values()]):
+            if number in self.running:  # ours, yet stale: this worker was stalled too long
+                self._stop_trial(self.running[number], "failed", "lost its heartbeat")
+            self._write_summary("running")
 
     def _busy_slots(self) -> set[int]:
         return {trial.slot.index for trial in self.running.values()}
@@ -443,12 +530,13 @@ class SweepController:
             )
 
     def _elapsed_minutes(self) -> float:
+        if self.join:  # from the job's start, stored with the study by its creator
+            return (time.time() - self.started_epoch) / 60.0
         return (time.monotonic() - self.started) / 60.0
 
     # ---- launching ------------------------------------------------------------------
 
-    def _launch(self, slot: TrialSlot) -> None:
-        trial, params = self.sampler.ask()
+    def _launch(self, slot: TrialSlot, trial, params: dict) -> None:
         trial_dir = self.run_dir / "trials" / str(trial.number)
         trial_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -458,8 +546,15 @@ class SweepController:
             return
         spec_path = trial_dir / "spec.json"
         write_json_atomic(spec_path, self._spec(trial, params, training_parameters, slot))
-        process = self._start_process(spec_path, trial_dir, slot)
-        trial.set_user_attr(PID_ATTR, {"pid": process.pid, "host": socket.gethostname()})
+        process = self._start_process(spec_path, trial_dir, slot, training_parameters)
+        where = {"pid": process.pid, "host": socket.gethostname(), "worker_pid": os.getpid()}
+        try:
+            trial.set_user_attr(PID_ATTR, where)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another worker failed it as lost: this one was stalled past the grace period.
+            _signal_group(process.pid, signal.SIGKILL)
+            logger.warning("trial %d was failed as lost before it started here", trial.number)
+            return
         running = RunningTrial(trial.number, trial._trial_id, params, slot, process, trial_dir)
         if self.plan.trial_timeout_minutes is not None:
             running.deadline = running.started + 60.0 * float(self.plan.trial_timeout_minutes)
@@ -488,19 +583,33 @@ class SweepController:
             "n_threads": slot.n_threads,
             "resume": False,
             "study": {
-                "storage": self.storage_ref,
+                # credentials never reach a file: the trial reads the URL from STORAGE_ENV
+                "storage": redact_url(self.storage_ref),
                 "study_name": self.name,
                 "trial_id": trial._trial_id,
                 "pruner": self.pruner_spec,
             },
         }
 
-    def _start_process(self, spec_path: Path, trial_dir: Path, slot: TrialSlot):
+    def _start_process(self, spec_path: Path, trial_dir: Path, slot: TrialSlot, parameters):
         if self.trial_module.endswith(".py"):
-            command = [sys.executable, self.trial_module, str(spec_path)]
+            target = [self.trial_module, str(spec_path)]
         else:
-            command = [sys.executable, "-m", self.trial_module, str(spec_path)]
-        env = {**os.environ, "CUDA_VISIBLE_DEVICES": slot.cuda_visible_devices}
+            target = ["-m", self.trial_module, str(spec_path)]
+        command = [sys.executable, *target]
+        devices = slot.cuda_visible_devices
+        if slot.n_gpus > 1 and parameters.get("distributed", True) and _ddp_capable(parameters):
+            from automl.engine.training.distributed import torchrun_command
+
+            command = torchrun_command(target, slot.n_gpus)
+        elif slot.n_gpus > 1:  # distributed: false uses the first GPU of its slot
+            devices = devices.split(",")[0]
+        from automl.engine.training.distributed import clean_launcher_env
+
+        env = {**clean_launcher_env(dict(os.environ)), "CUDA_VISIBLE_DEVICES": devices}
+        env.pop(STORAGE_ENV, None)
+        if is_url(self.storage_ref):
+            env[STORAGE_ENV] = self.storage_ref
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(slot.n_threads)
         with open(trial_dir / "trial.log", "ab") as log:
@@ -696,14 +805,21 @@ class SweepController:
     def _write_summary(self, status: str, **extra: Any) -> dict:
         live = {n: r.live_info() for n, r in self.running.items()}
         rows = trial_rows(self.study.get_trials(deepcopy=False), live)
-        return self.writer.write(rows, status, storage=self.storage_ref, **extra)
+        return self.writer.write(rows, status, storage=redact_url(self.storage_ref), **extra)
 
     def _finish(self) -> dict:
         rows = trial_rows(self.study.get_trials(deepcopy=False), {})
         status, error = self._final_status(rows)
+        if self.join and status == "completed" and any(r["state"] == "running" for r in rows):
+            status = "running"  # other workers still run trials; the last one completes it
         summary = self.writer.write(
-            rows, status, storage=self.storage_ref, error=error, finished_at=utc_now()
+            rows,
+            status,
+            storage=redact_url(self.storage_ref),
+            error=error,
+            finished_at=utc_now(),
         )
+        self.study.set_user_attr(STATUS_ATTR, {"status": status, "error": error})
         try:
             write_sweep_plots(self.run_dir, rows, self.study, self.metric)
         except (OSError, ValueError, RuntimeError) as plot_error:  # plots never fail a job
@@ -747,6 +863,15 @@ class SweepController:
 
 
 # ---- helpers --------------------------------------------------------------------------
+
+
+def _ddp_capable(parameters: dict) -> bool:
+    """Our DDP serves the torchvision trainers; Ultralytics models train on one GPU."""
+    try:
+        from automl.engine.models._yolo import is_yolo_model
+    except ImportError:
+        return True
+    return not is_yolo_model(str(parameters.get("model_name") or ""))
 
 
 def _outcome_from_result(result: dict, state: str, error: str | None) -> dict:

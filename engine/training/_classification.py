@@ -8,6 +8,7 @@ import torch
 
 from automl.engine.metrics import classification_metrics, classification_report, confusion_matrix
 from automl.engine.models import get_model_spec
+from automl.engine.training.distributed import wrap_model
 from automl.engine.training.loop import (
     MULTILABEL_TASK,
     Device,
@@ -60,7 +61,9 @@ class ClassificationTrainer:
 
     def build(self, spec: dict, settings, device: Device, cancel):
         data = build_dataloaders(spec, settings, get_model_spec(settings.model_name), device)
-        return data, build_training_state(spec, settings, data, device, cancel)
+        state = build_training_state(spec, settings, data, device, cancel)
+        state.ddp_model = wrap_model(state.model, device)  # None unless distributed
+        return data, state
 
     def train_one_epoch(self, state: TrainingState, data: TrialData, on_step) -> float:
         return train_one_epoch(state, data.train_loader, on_step)

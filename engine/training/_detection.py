@@ -34,6 +34,7 @@ from automl.engine.tasks.detection import (
     collate_detection,
 )
 from automl.engine.tasks.tiling import TiledDetectionDataset, parse_tile_grid, predict_tiled
+from automl.engine.training.distributed import distributed_sampler, wrap_model
 from automl.engine.training.loop import (
     CanceledByUser,
     Device,
@@ -97,8 +98,13 @@ def build_detection_data(
         effective_workers(settings.number_of_workers), device, settings.random_seed
     )
     common["collate_fn"] = collate_detection
+    sampler = distributed_sampler(train_set, settings.random_seed)  # this rank's shard
     train_loader = DataLoader(
-        train_set, batch_size=settings.training_batch_size, shuffle=True, **common
+        train_set,
+        batch_size=settings.training_batch_size,  # per process in a distributed trial
+        shuffle=sampler is None,
+        sampler=sampler,
+        **common,
     )
     valid_loader = DataLoader(valid_set, batch_size=settings.validation_batch_size, **common)
     return DetectionData(labels, train_loader, valid_loader, grid)
@@ -158,6 +164,7 @@ def to_device(images: list, targets: list, device: torch.device) -> tuple[list, 
 def train_one_epoch_detection(state: TrainingState, loader: DataLoader, on_step) -> float:
     """One pass over the training data; returns the mean summed detector loss per image."""
     state.model.train()
+    model = state.ddp_model or state.model  # DDP syncs gradients in backward
     accumulate = state.settings.gradient_accumulation_step
     n_steps = len(loader)
     loss_sum = torch.zeros((), device=state.device.torch_device)
@@ -168,7 +175,7 @@ def train_one_epoch_detection(state: TrainingState, loader: DataLoader, on_step)
             raise CanceledByUser
         images, targets = to_device(images, targets, state.device.torch_device)
         with state.device.autocast():
-            loss = sum(state.model(images, targets).values())
+            loss = sum(model(images, targets).values())
         if not torch.isfinite(loss):
             raise TrialError(
                 f"the training loss became {loss.item()} at step {step}",
@@ -266,7 +273,10 @@ class DetectionTrainer:
 
     def build(self, spec: dict, settings, device: Device, cancel):
         data = build_detection_data(spec, settings, device)
-        return data, build_detection_state(spec, settings, data, device, cancel)
+        state = build_detection_state(spec, settings, data, device, cancel)
+        # Detectors may leave parameters without gradient in a step (e.g. no positive box).
+        state.ddp_model = wrap_model(state.model, device, find_unused_parameters=True)
+        return data, state
 
     def train_one_epoch(self, state: TrainingState, data: DetectionData, on_step) -> float:
         return train_one_epoch_detection(state, data.train_loader, on_step)

@@ -21,6 +21,7 @@ from automl.engine.data.manifest import read_manifest
 from automl.engine.errors import TrialError
 from automl.engine.models import ModelSpec, build_model, freeze_layer_groups
 from automl.engine.tasks.classification import build_train_transform, build_valid_transform
+from automl.engine.training.distributed import distributed_sampler
 from automl.engine.training.incremental import start_from_checkpoint
 from automl.engine.training.settings import TrainingSettings
 
@@ -63,10 +64,14 @@ class Device:
         return batch.contiguous(memory_format=torch.channels_last) if self.is_cuda else batch
 
 
-def seed_everything(seed: int | None) -> None:
-    """random_seed: Python, numpy and torch RNGs, and deterministic cuDNN."""
+def seed_everything(seed: int | None, *, fixed_input_size: bool = True) -> None:
+    """random_seed: Python, numpy and torch RNGs, and deterministic cuDNN.
+
+    Without a seed, cuDNN may pick the fastest kernels, but only for fixed input sizes: with
+    detection's variable image sizes every new shape would be benchmarked again.
+    """
     if seed is None:
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = fixed_input_size
         return
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -123,14 +128,17 @@ def build_dataloaders(
     workers = effective_workers(settings.number_of_workers)
     train_set = ClassificationDataset(train_records, labels, train_tf, multilabel)
     valid_set = ClassificationDataset(valid_records, labels, valid_tf, multilabel)
-    batch = settings.training_batch_size
+    batch = settings.training_batch_size  # per process in a distributed trial
     common = loader_options(workers, device, settings.random_seed)
+    sampler = distributed_sampler(train_set, settings.random_seed)  # this rank's shard
+    n_seen = len(sampler) if sampler is not None else len(train_set)
     train_loader = DataLoader(
         train_set,
         batch_size=batch,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         # a last batch of one image breaks BatchNorm in training mode
-        drop_last=len(train_set) % batch == 1 and len(train_set) > batch,
+        drop_last=n_seen % batch == 1 and n_seen > batch,
         **common,
     )
     valid_loader = DataLoader(valid_set, batch_size=settings.validation_batch_size, **common)
@@ -202,6 +210,7 @@ class TrainingState:
     grad_clip: tuple[str, float]
     multilabel: bool
     canceled: Callable[[], bool] = lambda: False
+    ddp_model: nn.Module | None = None  # DDP around `model` in a distributed trial
 
 
 def out_of_memory_error(settings: TrainingSettings, which: str) -> TrialError:
@@ -236,6 +245,7 @@ def train_one_epoch(
     syncs with the device, so the callback calls it only when it writes status.
     """
     state.model.train()
+    model = state.ddp_model or state.model  # DDP syncs gradients in backward
     accumulate = state.settings.gradient_accumulation_step
     n_steps = len(loader)
     loss_sum = torch.zeros((), device=state.device.torch_device)
@@ -247,7 +257,7 @@ def train_one_epoch(
         images = state.device.images(images)
         targets = targets.to(state.device.torch_device, non_blocking=True)
         with state.device.autocast():
-            loss = state.loss_fn(state.model(images), targets)
+            loss = state.loss_fn(model(images), targets)
         state.scaler.scale(loss / accumulate).backward()
         if step % accumulate == 0 or step == n_steps:
             optimizer_step(state)

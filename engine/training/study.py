@@ -16,11 +16,17 @@ ALLOWED_PRUNER_MODULES = ("optuna.", "automl.")
 
 
 def open_storage(storage: str):
-    """A journal file path (JournalFileBackend) or an RDB URL (contains "://")."""
+    """A journal file path (JournalFileBackend) or an RDB URL (contains "://").
+
+    A spec holds RDB URLs redacted; the real one comes from the environment
+    (AUTOML_STORAGE_URL, set by the controller), see engine/sweep/storage_url.py.
+    """
     import optuna
 
+    from automl.engine.sweep.storage_url import sqlalchemy_url, trial_storage
+
     if "://" in storage:
-        return optuna.storages.RDBStorage(storage)
+        return optuna.storages.RDBStorage(sqlalchemy_url(trial_storage(storage)))
     from optuna.storages.journal import JournalFileBackend
 
     return optuna.storages.JournalStorage(JournalFileBackend(storage))

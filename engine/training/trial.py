@@ -5,6 +5,9 @@ evaluation), status.json (live), result.json (at the end), checkpoints/last.pt (
 checkpoints/<epoch>_model.pt (with checkpoint_frequency), outputs/ (the model package of the
 best epoch) and plots/. Exit codes: 0 complete or pruned, 1 failed, 130 canceled
 (SIGTERM/SIGINT; last.pt saved).
+
+Started by torchrun (or srun) as several processes, the trial trains with DDP; rank 0 alone
+evaluates, reports and writes the files above (engine/training/distributed.py).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import time
@@ -25,7 +29,8 @@ from automl.engine.errors import AutomlError, TrialError
 from automl.engine.metrics import primary_metric_key
 from automl.engine.models import write_model_package
 from automl.engine.models.package import model_record, package_settings, save_torch_atomic
-from automl.engine.training import checkpoints
+from automl.engine.tasks.classification import CLASSIFICATION_TASKS
+from automl.engine.training import checkpoints, distributed
 from automl.engine.training._classification import (  # noqa: F401  (public here too)
     build_training_state,
     clean_floats,
@@ -128,7 +133,8 @@ def resume_if_asked(run: TrialRun, state: TrainingState) -> int:
     done = checkpoint["epoch"]
     run.elapsed_before = checkpoint["elapsed_s"]
     run.epochs_completed = done
-    drop_metrics_after(run.trial_dir / "metrics.jsonl", done)
+    if distributed.is_main():
+        drop_metrics_after(run.trial_dir / "metrics.jsonl", done)
     restore_best_metrics(run)
     logger.info("resumed from checkpoints/last.pt: continuing at epoch %d", done + 1)
     return done + 1
@@ -165,8 +171,10 @@ def run_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, 
                 eta_s=eta.estimate(epoch, step, n_steps, eta.steps_done),
             )
 
+    distributed.set_loader_epoch(data.train_loader, epoch)
     try:
-        return run.trainer.train_one_epoch(state, data, on_step)
+        loss = run.trainer.train_one_epoch(state, data, on_step)
+        return distributed.mean_across_ranks(loss)
     except torch.OutOfMemoryError as exc:
         raise out_of_memory_error(run.settings, "training_batch_size") from exc
     finally:
@@ -224,19 +232,23 @@ def train_epochs(run: TrialRun, state: TrainingState, data: TrialData, first_epo
     """The epoch loop; returns the final state ("complete" or "pruned")."""
     n_epochs = run.settings.number_of_epochs
     eta = EtaEstimator(n_epochs)
+    main = distributed.is_main()
     for epoch in range(first_epoch, n_epochs + 1):
         train_loss = run_epoch(run, state, data, epoch, eta)
         score, pruned = None, False
-        if should_evaluate(epoch, run.settings):
+        if should_evaluate(epoch, run.settings) and main:
             score, pruned = evaluate_epoch(run, state, data, epoch, train_loss)
         run.epochs_completed = epoch
-        save_epoch_checkpoint(run, state, data.labels, epoch)
-        save_last(run, state, epoch)
+        if main:
+            save_epoch_checkpoint(run, state, data.labels, epoch)
+            save_last(run, state, epoch)
         log_epoch(run, epoch, train_loss, score, eta)
+        # Rank 0 decides; every rank stops at the same epoch (no rank left in a collective).
+        pruned, stop = distributed.broadcast_flags(pruned, run.stopper.should_stop)
         if pruned:
             logger.info("pruned by the study's pruner after epoch %d", epoch)
             return "pruned"
-        if run.stopper.should_stop:
+        if stop:
             logger.info("early stopping after epoch %d (no improvement)", epoch)
             break
     return "complete"
@@ -280,7 +292,7 @@ def log_epoch(run: TrialRun, epoch: int, train_loss: float, score, eta) -> None:
 
 
 def start_run(spec: dict) -> TrialRun:
-    trainer = trainer_for(spec["task"])
+    trainer = trainer_for(spec["task"], spec["training_parameters"].get("model_name"))
     settings = trainer.settings_class.from_parameters(spec["training_parameters"])
     trial_dir = Path(spec["trial_dir"])
     trial_dir.mkdir(parents=True, exist_ok=True)
@@ -298,9 +310,19 @@ def start_run(spec: dict) -> TrialRun:
         stopper=stopper,
         trainer=trainer,
     )
+    if not distributed.is_main():  # one set of files: rank 0 writes them
+        run.status = SilentStatusWriter(run.status.path, settings.number_of_epochs)
+        return run
     (trial_dir / "result.json").unlink(missing_ok=True)  # a resumed trial's old outcome
     run.status.update(force=True)
     return run
+
+
+class SilentStatusWriter(StatusWriter):
+    """The status of a rank other than 0: kept in memory, never written."""
+
+    def update(self, force: bool = False, **fields) -> None:
+        self.fields.update(fields)
 
 
 def run_trial(spec: dict, cancel=lambda: False) -> dict:
@@ -324,18 +346,21 @@ def run_trial(spec: dict, cancel=lambda: False) -> dict:
 def train_trial(run: TrialRun, cancel) -> str:
     settings, spec = run.settings, run.spec
     torch.set_num_threads(max(1, int(spec.get("n_threads") or 1)))
-    seed_everything(settings.random_seed)
+    seed_everything(settings.random_seed, fixed_input_size=spec["task"] in CLASSIFICATION_TASKS)
     device = Device.from_name(spec["device"])
-    data, state = run.trainer.build(spec, settings, device, cancel)
-    if spec.get("study"):
+    if spec.get("study") and distributed.is_main():
         from automl.engine.training.study import StudyReporter
 
         run.reporter = StudyReporter(spec["study"])
+    if hasattr(run.trainer, "fit"):  # the library runs the epochs (Ultralytics YOLO)
+        return run.trainer.fit(run, device, cancel)
+    data, state = run.trainer.build(spec, settings, device, cancel)
     first_epoch = resume_if_asked(run, state)
     try:
         return train_epochs(run, state, data, first_epoch)
     except CanceledByUser:
-        save_last(run, state, run.epochs_completed, interrupted=True)
+        if distributed.is_main():
+            save_last(run, state, run.epochs_completed, interrupted=True)
         raise
     finally:
         close_loaders(data)
@@ -362,7 +387,9 @@ def error_message(exc: BaseException) -> str:
 
 
 def finish(run: TrialRun, state_name: str, error: str | None) -> dict:
-    """Plots, result.json and the final status."""
+    """Plots, result.json and the final status (rank 0 only)."""
+    if not distributed.is_main():
+        return {"state": state_name, "score": None, "error": error}
     try:
         write_plots(run)
     except Exception:  # a chart must never turn a finished trial into a failed one
@@ -411,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     spec: dict = {}
     try:
         spec = read_spec(argv[0])
+        if distributed.init_distributed(spec["device"]).rank > 0:
+            logging.getLogger("automl").setLevel(logging.WARNING)  # rank 0 logs the epochs
         result = run_trial(spec, cancel)
     except CanceledByUser:
         logger.info("canceled: checkpoints/last.pt saved")
@@ -420,8 +449,11 @@ def main(argv: list[str] | None = None) -> int:
             logger.error("trial failed: %s", exc)
         else:
             logger.error("trial failed:\n%s", traceback.format_exc())
-        write_early_failure(spec, error_message(exc))
+        if distributed.is_main():
+            write_early_failure(spec, error_message(exc))
         return EXIT_FAILED
+    finally:
+        distributed.shutdown()
     logger.info("trial %s: %s %s", result["state"], run_primary(spec), result["score"])
     return EXIT_OK
 
@@ -447,5 +479,15 @@ def run_primary(spec: dict) -> str:
     return spec["primary_metric"]["name"]
 
 
+def exit_now(code: int) -> None:
+    """Leave without interpreter teardown: every file the trial wrote is already complete and
+    closed, its data workers are stopped, and tearing down torch costs up to a second that
+    the job (and the next queued trial) would otherwise wait for."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -38,6 +38,7 @@ CONTRACT_MODELS = {
         "yolo11",
         "test_tiny_fasterrcnn",
         "test_tiny_retinanet",
+        "test_tiny_yolo",
     },
     "image_instance_segmentation": {
         "maskrcnn_resnet18_fpn",
@@ -48,6 +49,7 @@ CONTRACT_MODELS = {
         "yolov8-seg",
         "yolo11-seg",
         "test_tiny_maskrcnn",
+        "test_tiny_yolo_seg",
     },
 }
 CONTRACT_MODELS["image_classification_multilabel"] = CONTRACT_MODELS["image_classification"]

@@ -188,7 +188,11 @@ def test_cancel_kills_trials_and_keeps_finished_ones(run, data, tmp_path, sweep_
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "canceled"
     states = [t["state"] for t in summary["trials"]]
-    assert "complete" in states and "canceled" in states
+    # The second concurrent trial may finish before the cancel reaches it (a race the test
+    # cannot pin down), so check what must hold: the finished trial is kept, the rest of the
+    # budget never ran, and every trial's process is gone.
+    assert "complete" in states and set(states) <= {"complete", "canceled"}
+    assert len(states) < 6
     for trial in summary["trials"]:
         timing = tmp_path / "run" / "trials" / str(trial["number"]) / "timing.json"
         if timing.exists():  # a trial killed very early never wrote one

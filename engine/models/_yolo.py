@@ -1,0 +1,291 @@
+"""Ultralytics YOLO models behind a thin adapter: yolov5 (Ultralytics' YOLOv5u), yolov8,
+yolo11 (object detection), yolov8-seg, yolo11-seg (instance segmentation), plus the tiny
+`test_tiny_yolo` / `test_tiny_yolo_seg` for tests.
+
+Ultralytics is AGPL-3.0, so it is imported only inside functions of this module (and of
+engine/training/_yolo.py, engine/predict/_yolo.py): `import automl.engine.models` never
+loads it. Models are built from Ultralytics' own model YAML (`model_size` small / medium /
+large / extra_large (xlarge) -> scale s / m / l / x) with no weights; `pretrained` then
+loads the COCO checkpoint from Ultralytics' weights dir (`ultralytics.utils.WEIGHTS_DIR`,
+the user's existing downloads) into the tensors whose shapes fit (the class-specific head
+convolutions of another class count stay new). We never let Ultralytics download on its
+own: `YOLO_OFFLINE` is set before the import, and downloads go through
+`automl weights fetch NAME` (engine/models/_weights.py) with the same offline error as the
+torchvision and timm families.
+
+The model package stores the state dict and the model YAML dict (plain JSON types), never
+the pickled Ultralytics object, so model.pt loads with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+
+from torch import nn
+
+from automl.engine.errors import AutomlError, TrialError
+from automl.engine.models._base import ModelSpec, register_model
+
+logger = logging.getLogger("automl.models")
+
+DETECTION_TASK = "image_object_detection"
+SEGMENTATION_TASK = "image_instance_segmentation"
+YOLO_FAMILY = "yolo"
+SIZE_SCALES = {"small": "s", "medium": "m", "large": "l", "extra_large": "x", "xlarge": "x"}
+# backbone layers model.0 .. model.9 (reference §3.10), the same prefixes Ultralytics'
+# `freeze=N` uses
+YOLO_GROUPS = tuple((f"model.{i}.",) for i in range(10))
+# name -> (task, Ultralytics YAML stem, weights file pattern ({scale} filled in))
+YOLO_MODELS = {
+    "yolov5": (DETECTION_TASK, "yolov5{scale}u", "yolov5{scale}u.pt"),
+    "yolov8": (DETECTION_TASK, "yolov8{scale}", "yolov8{scale}.pt"),
+    "yolo11": (DETECTION_TASK, "yolo11{scale}", "yolo11{scale}.pt"),
+    "yolov8-seg": (SEGMENTATION_TASK, "yolov8{scale}-seg", "yolov8{scale}-seg.pt"),
+    "yolo11-seg": (SEGMENTATION_TASK, "yolo11{scale}-seg", "yolo11{scale}-seg.pt"),
+}
+# YOLOv8's layout at depth 0.33 and width 1/16 (about 0.2 M parameters): real Ultralytics
+# code paths in seconds on a CPU at 64-96 px
+TINY_SCALE = {"tiny": [0.33, 0.0625, 256]}
+TINY_MODELS = {
+    "test_tiny_yolo": (DETECTION_TASK, "yolov8n"),
+    "test_tiny_yolo_seg": (SEGMENTATION_TASK, "yolov8n-seg"),
+}
+INTEGRATION_SETTINGS = (
+    "sync",
+    "clearml",
+    "comet",
+    "dvc",
+    "hub",
+    "mlflow",
+    "neptune",
+    "raytune",
+    "tensorboard",
+    "wandb",
+)
+DEFAULT_IMG_SIZE = 640
+MAX_DETECTIONS = 300  # reference §11.3
+MASK_SETTINGS = {
+    "mask_pixel_score_threshold": 0.5,
+    "max_number_of_polygon_points": 100,
+    "export_as_image": False,
+    "image_type": "JPG",
+}
+TILE_KEYS = ("tile_grid_size", "tile_overlap_ratio", "tile_predictions_nms_threshold")
+
+
+def import_ultralytics():
+    """Import Ultralytics with its network features off (no analytics, no downloads).
+
+    Only the adapter modules call this; YOLO_OFFLINE makes Ultralytics' `ONLINE` false, which
+    disables its event analytics and its automatic asset downloads.
+    """
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    try:
+        import ultralytics
+        from ultralytics.utils import SETTINGS
+    except ImportError:
+        raise AutomlError(
+            "YOLO models need the Ultralytics package, which is not installed",
+            hint="pip install 'automl-vision[yolo]' (Ultralytics is AGPL-3.0), or pick a "
+            "torchvision model such as fasterrcnn_resnet50_fpn",
+        ) from None
+
+    restore_patched_functions()
+
+    # Integrations (MLflow, W&B, ...) and analytics off for this process only: dict's own
+    # __setitem__ skips Ultralytics' write-back, so the user's settings file is untouched
+    for key in INTEGRATION_SETTINGS:
+        if SETTINGS.get(key):
+            dict.__setitem__(SETTINGS, key, False)
+    return ultralytics
+
+
+def restore_patched_functions() -> None:
+    """Undo Ultralytics' process-wide monkey patches of PIL.Image.open (which pip-installs
+    pi-heif on an unknown format) and torch.save: the rest of our process (data checks,
+    predictors, checkpoints) must behave the same whether or not a YOLO model was loaded."""
+    import PIL.Image
+    import torch
+    from ultralytics.utils import patches
+
+    PIL.Image.open = getattr(patches, "_image_open", PIL.Image.open)
+    torch.save = getattr(patches, "_torch_save", torch.save)
+
+
+def is_yolo_model(name: str) -> bool:
+    """True for the Ultralytics names (and their tiny test variants), without importing it."""
+    return name in YOLO_MODELS or name in TINY_MODELS
+
+
+def model_scale(model_size: str | None) -> str:
+    """Azure's model_size (reference §3.6) as Ultralytics' scale letter."""
+    size = model_size or "medium"
+    if size not in SIZE_SCALES:
+        raise TrialError(
+            f"training_parameters.model_size={model_size!r} is not a YOLO size",
+            hint="use small, medium, large or extra_large (xlarge)",
+        )
+    return SIZE_SCALES[size]
+
+
+def model_yaml(spec: ModelSpec, n_classes: int, model_size: str | None) -> dict:
+    """Ultralytics' model YAML dict of `spec` at `model_size`, with `n_classes` classes."""
+    import_ultralytics()
+    from ultralytics.nn.tasks import yaml_model_load
+
+    if spec.extra.get("tiny"):
+        config = copy.deepcopy(yaml_model_load(f"{spec.extra['yaml']}.yaml"))
+        config.update(scales=copy.deepcopy(TINY_SCALE), scale="tiny")
+    else:
+        stem = spec.extra["yaml"].format(scale=model_scale(model_size))
+        config = copy.deepcopy(yaml_model_load(f"{stem}.yaml"))
+    config["nc"] = n_classes
+    return config
+
+
+def model_from_yaml(config: dict, task: str) -> nn.Module:
+    """The Ultralytics module of a YAML dict (no weights)."""
+    import_ultralytics()
+    from ultralytics.nn.tasks import DetectionModel, SegmentationModel
+
+    model_class = SegmentationModel if task == SEGMENTATION_TASK else DetectionModel
+    return model_class(copy.deepcopy(config), ch=3, nc=config["nc"], verbose=False)
+
+
+def build_yolo_model(spec: ModelSpec, n_classes: int, pretrained: bool, options: dict) -> nn.Module:
+    """The registry builder: `options` has `model_size` and optionally `model_yaml` (a
+    package's stored YAML dict, which wins so old packages rebuild as they were trained)."""
+    options = options or {}
+    config = options.get("model_yaml") or model_yaml(spec, n_classes, options.get("model_size"))
+    model = model_from_yaml(config, spec.tasks[0])
+    if pretrained and spec.has_pretrained:
+        load_coco_weights(model, spec, options.get("model_size"))
+    elif pretrained:
+        logger.info("%s has no pretrained weights; it trains from scratch", spec.name)
+    return model
+
+
+def weights_name(spec: ModelSpec, model_size: str | None) -> str:
+    """The checkpoint file name in Ultralytics' weights dir (e.g. yolov8m.pt)."""
+    return spec.weights_id.format(scale=model_scale(model_size))
+
+
+def weights_dir() -> Path:
+    """Ultralytics' weights dir (its settings' `weights_dir`)."""
+    import_ultralytics()
+    from ultralytics.utils import WEIGHTS_DIR
+
+    return Path(WEIGHTS_DIR)
+
+
+def weights_url(name: str) -> str:
+    """Where Ultralytics downloads `name` from (its GitHub assets release)."""
+    import_ultralytics()
+    import inspect
+
+    from ultralytics.utils.downloads import attempt_download_asset
+
+    release = inspect.signature(attempt_download_asset).parameters["release"].default
+    return f"https://github.com/ultralytics/assets/releases/download/{release}/{name}"
+
+
+def load_coco_weights(model: nn.Module, spec: ModelSpec, model_size: str | None) -> None:
+    """COCO weights into the tensors whose shapes fit (our offline error when missing)."""
+    from automl.engine.models._weights import yolo_weights_file
+
+    path = yolo_weights_file(spec, weights_name(spec, model_size))
+    import_ultralytics()
+    from ultralytics.nn.tasks import load_checkpoint
+
+    checkpoint, _ = load_checkpoint(str(path))  # Ultralytics pickles its modules
+    state = checkpoint.float().state_dict()
+    own = model.state_dict()
+    fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fitting, strict=False)
+    logger.info("%s: %d of %d tensors from %s", spec.name, len(fitting), len(own), path.name)
+
+
+def yolo_spec(name: str) -> ModelSpec:
+    task, yaml_stem, weights = YOLO_MODELS[name]
+    return ModelSpec(
+        name=name,
+        tasks=(task,),
+        family=YOLO_FAMILY,
+        source="ultralytics",
+        builder=build_yolo_model,
+        layer_groups=YOLO_GROUPS,
+        input_size=DEFAULT_IMG_SIZE,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        weights_id=weights,
+        extra={"yaml": yaml_stem, "default_frozen_groups": None},
+    )
+
+
+def tiny_yolo_spec(name: str) -> ModelSpec:
+    task, yaml_stem = TINY_MODELS[name]
+    return ModelSpec(
+        name=name,
+        tasks=(task,),
+        family=YOLO_FAMILY,
+        source="builtin",
+        builder=build_yolo_model,
+        layer_groups=YOLO_GROUPS,
+        input_size=64,
+        mean=(0.0, 0.0, 0.0),
+        std=(1.0, 1.0, 1.0),
+        extra={"yaml": yaml_stem, "tiny": True, "default_frozen_groups": None},
+    )
+
+
+def register_yolo_models() -> None:
+    for name in YOLO_MODELS:
+        register_model(yolo_spec(name))
+    for name in TINY_MODELS:
+        register_model(tiny_yolo_spec(name))
+
+
+register_yolo_models()
+
+
+def yolo_image_size(params: dict) -> int:
+    """image_size rounded up to a multiple of 32, as Azure's runtime does (reference §3.6)."""
+    size = int(params.get("image_size") or DEFAULT_IMG_SIZE)
+    return -(-size // 32) * 32
+
+
+def yolo_settings(task: str, model_name: str, labels: list[str], params: dict) -> dict:
+    """settings.json of a YOLO model (reference §10.3, runtime names): img_size, model_size,
+    box_score_thresh, nms_iou_thresh, tiling keys when trained with tiles, mask settings."""
+    from automl.schemas import runtime_names
+
+    names = runtime_names(task)
+    settings = {
+        "task": task,
+        "model_name": model_name,
+        "n_classes": len(labels),
+        "img_size": yolo_image_size(params),
+        "model_size": params.get("model_size") or "medium",
+        "box_score_thresh": params["box_score_threshold"],
+        "nms_iou_thresh": params["nms_iou_threshold"],
+        "max_det": MAX_DETECTIONS,
+    }
+    if params.get("tile_grid_size"):
+        for key in TILE_KEYS:
+            settings[names.get(key, key)] = params[key]
+    if task == SEGMENTATION_TASK:
+        settings.update(MASK_SETTINGS)
+    return settings
+
+
+def build_package_yolo(record: dict, settings: dict) -> nn.Module:
+    """The untrained module of a YOLO package, from its stored YAML dict."""
+    from automl.engine.models._base import get_model_spec
+
+    spec = get_model_spec(record["model_name"])
+    options = {"model_size": settings.get("model_size"), "model_yaml": record.get("model_yaml")}
+    return build_yolo_model(spec, len(record["labels"]), False, options)

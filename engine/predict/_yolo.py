@@ -1,0 +1,166 @@
+"""Predictors of Ultralytics YOLO packages (object detection and instance segmentation).
+
+The one definition of YOLO preprocessing and post-processing (reference §11.2, §11.3):
+letterbox each image to `img_size` x `img_size` (aspect ratio kept, the image scaled to fit
+as in Ultralytics' training, padding colour 114 centred), `/255`; then class-aware NMS
+(`box_score_thresh`, `nms_iou_thresh`, at most `max_det` boxes), the padding undone and the
+boxes rescaled to the original image. Segmentation adds masks from the prototype
+coefficients, cut to the image and resized to it, then polygons as for Mask R-CNN.
+
+Trials validate through `YoloDetectionPredictor.detect` on the in-memory model, so the
+metrics of a trial are those of its package at inference. Tiling (settings
+`tile_grid_size`, ...) runs the full image plus tiles through `detect` and merges them with
+the cross-tile NMS of engine/tasks/tiling.py.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from automl.engine.models._yolo import SEGMENTATION_TASK, import_ultralytics
+from automl.engine.predict._base import TaskPredictor
+from automl.engine.predict._detection import DetectionPredictor
+from automl.engine.tasks.detection import preprocess_images
+from automl.engine.tasks.tiling import parse_tile_grid, predict_tiled
+
+PAD_VALUE = 114 / 255
+
+
+def letterbox(image: torch.Tensor, size: int) -> tuple[torch.Tensor, tuple[float, int, int]]:
+    """A [0, 1] CHW image scaled to fit `size` x `size` and centred on grey padding;
+    returns the square image and (ratio, pad_x, pad_y) to undo it."""
+    height, width = image.shape[-2:]
+    ratio = size / max(height, width)
+    new_h, new_w = max(1, round(height * ratio)), max(1, round(width * ratio))
+    if (new_h, new_w) != (height, width):
+        # antialias when shrinking: close to the INTER_AREA resize Ultralytics trains with
+        image = F.interpolate(
+            image[None], size=(new_h, new_w), mode="bilinear", antialias=ratio < 1
+        )[0]
+    pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
+    canvas = image.new_full((3, size, size), PAD_VALUE)
+    canvas[:, pad_y : pad_y + new_h, pad_x : pad_x + new_w] = image
+    return canvas, (ratio, pad_x, pad_y)
+
+
+def unletterbox_boxes(boxes: torch.Tensor, geometry, height: int, width: int) -> torch.Tensor:
+    """Letterboxed xyxy pixels -> pixels of the original `width` x `height` image."""
+    ratio, pad_x, pad_y = geometry
+    shift = torch.tensor([pad_x, pad_y, pad_x, pad_y], dtype=boxes.dtype, device=boxes.device)
+    boxes = (boxes - shift) / ratio
+    boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
+    boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)
+    return boxes
+
+
+def unletterbox_masks(masks: torch.Tensor, geometry, height: int, width: int) -> torch.Tensor:
+    """Letterboxed [n, S, S] masks -> [n, 1, height, width] float masks of the original image."""
+    ratio, pad_x, pad_y = geometry
+    inner_h, inner_w = max(1, round(height * ratio)), max(1, round(width * ratio))
+    cut = masks[:, pad_y : pad_y + inner_h, pad_x : pad_x + inner_w].float()
+    if not len(cut):
+        return cut.new_zeros((0, 1, height, width))
+    return F.interpolate(cut[:, None], size=(height, width), mode="bilinear")
+
+
+def split_outputs(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(predictions [B, 4 + nc (+32), N], prototypes or None) of an eval-mode YOLO forward."""
+    first = outputs[0] if isinstance(outputs, tuple | list) else outputs
+    if isinstance(first, tuple | list):  # segmentation: (predictions, prototypes)
+        return first[0], first[1]
+    return first, None
+
+
+class YoloDetectionPredictor(DetectionPredictor):
+    """Boxes `{"box", "label", "score"}` per image from a YOLO package (see module docstring)."""
+
+    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
+        # not DetectionPredictor.__init__: it sets torchvision detector attributes
+        TaskPredictor.__init__(self, model, meta, settings, device)
+        import_ultralytics()
+        self.img_size = int(settings["img_size"])
+        self.score_threshold = float(settings["box_score_thresh"])
+        self.nms_threshold = float(settings["nms_iou_thresh"])
+        self.max_det = int(settings.get("max_det", 300))
+        grid = settings.get("tile_grid_size")
+        self.tile_grid = parse_tile_grid(grid) if grid else None
+        self.tile_overlap = float(settings.get("tile_overlap_ratio", 0.25))
+        self.tile_nms = float(settings.get("tile_predictions_nms_thresh", 0.25))
+
+    def preprocess(self, images: list[Image.Image]) -> list[torch.Tensor]:
+        return preprocess_images(images)
+
+    @torch.inference_mode()
+    def detect(self, tensors: list[torch.Tensor]) -> list[dict]:
+        """Detections of [0, 1] CHW images in their own pixels, labels 1-based (the layout
+        of torchvision's detectors, which DetectionEvaluator and tiling take)."""
+        if not tensors:
+            return []
+        boxes = [letterbox(t.to(self.device), self.img_size) for t in tensors]
+        batch = torch.stack([image for image, _ in boxes])
+        predictions, prototypes = split_outputs(self.model(batch))
+        from ultralytics.utils.nms import non_max_suppression
+
+        kept = non_max_suppression(
+            predictions.float(),
+            conf_thres=self.score_threshold,
+            iou_thres=self.nms_threshold,
+            max_det=self.max_det,
+            nc=len(self.labels),
+        )
+        return [
+            self.to_output(det, boxes[i][1], tensors[i].shape[-2:], prototypes, i)
+            for i, det in enumerate(kept)
+        ]
+
+    def to_output(self, det: torch.Tensor, geometry, size, prototypes, index: int) -> dict:
+        height, width = int(size[0]), int(size[1])
+        output = {
+            "boxes": unletterbox_boxes(det[:, :4].clone(), geometry, height, width).cpu(),
+            "scores": det[:, 4].cpu(),
+            "labels": det[:, 5].long().cpu() + 1,
+        }
+        if prototypes is not None:
+            from ultralytics.utils.ops import process_mask
+
+            square = (self.img_size, self.img_size)
+            masks = process_mask(prototypes[index], det[:, 6:], det[:, :4], square, upsample=True)
+            output["masks"] = unletterbox_masks(masks, geometry, height, width).cpu()
+        return output
+
+    def forward(self, tensors: list[torch.Tensor]) -> list[dict]:
+        if self.tile_grid is None:
+            return self.detect(tensors)
+        return [
+            predict_tiled(self.detect, t, self.tile_grid, self.tile_overlap, self.tile_nms)
+            for t in tensors
+        ]
+
+
+class YoloSegmentationPredictor(YoloDetectionPredictor):
+    """Boxes plus `polygon` ([[x1, y1, ...], ...] normalised) traced from each mask."""
+
+    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
+        super().__init__(model, meta, settings, device)
+        self.tile_grid = None  # instance segmentation does not tile (reference §9)
+        self.mask_threshold = float(settings.get("mask_pixel_score_threshold", 0.5))
+        self.max_points = int(settings.get("max_number_of_polygon_points", 100))
+
+    def box_entry(self, output: dict, i: int, width: int, height: int) -> dict:
+        from automl.engine.data.masks import mask_to_polygons
+
+        entry = DetectionPredictor.box_entry(self, output, i, width, height)
+        mask = (output["masks"][i, 0] > self.mask_threshold).numpy()
+        entry["polygon"] = [
+            [v / (width if j % 2 == 0 else height) for j, v in enumerate(polygon)]
+            for polygon in mask_to_polygons(mask, self.max_points)
+        ]
+        return entry
+
+
+def yolo_predictor_class(task: str) -> type[YoloDetectionPredictor]:
+    """The YOLO predictor of `task`."""
+    return YoloSegmentationPredictor if task == SEGMENTATION_TASK else YoloDetectionPredictor

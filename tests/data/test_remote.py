@@ -1,0 +1,180 @@
+"""Remote reads: redaction, missing extras, retries with backoff, resumable downloads.
+
+`ImageServer` (also used by the streaming job test and bench/streaming.py) serves a folder
+on 127.0.0.1, counts requests, and can drop or cut short a share of them.
+"""
+
+from __future__ import annotations
+
+import http.server
+import random
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from automl.engine.data.remote import (
+    RemoteMissingError,
+    RemoteReadError,
+    RetryPolicy,
+    check_filesystem,
+    download,
+    redact_url,
+)
+from automl.engine.errors import DataError
+
+BUNDLED = Path(__file__).resolve().parents[2] / "examples" / "data"
+FAST = RetryPolicy(attempts=10, base_delay_s=0.001, max_delay_s=0.01, outage_s=10.0)
+
+
+class ImageServer:
+    """A loopback HTTP server over `root` with request counts and injected faults.
+
+    `drop_rate`: share of GETs answered by closing the connection; `cut_rate`: share of
+    GETs whose body stops halfway; `latency_s`: delay before each GET is answered (object
+    storage is further away than loopback). Range requests (`bytes=N-`) are honoured (206).
+    """
+
+    def __init__(self, root: Path, drop_rate=0.0, cut_rate=0.0, seed=0, latency_s=0.0) -> None:
+        self.root = Path(root)
+        self.latency_s = latency_s
+        self.drop_rate, self.cut_rate = drop_rate, cut_rate
+        self.rng = random.Random(seed)
+        self.gets: Counter = Counter()
+        self.heads: Counter = Counter()
+        self.ranges: list[str] = []
+        self.lock = threading.Lock()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> ImageServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def roll(self, rate: float) -> bool:
+        with self.lock:
+            return self.rng.random() < rate
+
+    def _handler(self):
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+            def _file(self) -> Path | None:
+                path = server.root / self.path.split("?", 1)[0].lstrip("/")
+                return path if path.is_file() else None
+
+            def do_HEAD(self):
+                with server.lock:
+                    server.heads[self.path.split("?")[0]] += 1
+                path = self._file()
+                self.send_response(200 if path else 404)
+                self.send_header("Content-Length", str(path.stat().st_size if path else 0))
+                self.end_headers()
+
+            def do_GET(self):
+                with server.lock:
+                    server.gets[self.path.split("?")[0]] += 1
+                time.sleep(server.latency_s)
+                if server.roll(server.drop_rate):
+                    self.close_connection = True
+                    return  # no response at all: the client sees a dropped connection
+                path = self._file()
+                if path is None:
+                    self.send_error(404)
+                    return
+                self._send(path.read_bytes())
+
+            def _send(self, data: bytes):
+                start = 0
+                requested = self.headers.get("Range")
+                if requested:
+                    with server.lock:
+                        server.ranges.append(requested)
+                    start = int(requested.split("=")[1].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if len(body) > 1 and server.roll(server.cut_rate):
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        return Handler
+
+
+def image_files(n: int) -> list[Path]:
+    """The first `n` flowers5 training images (real JPEGs, a few KB each)."""
+    return sorted((BUNDLED / "flowers5" / "train" / "images").rglob("*.jpg"))[:n]
+
+
+def test_redact_url_hides_passwords_and_signatures():
+    url = "https://user:hunter2@acct.blob.core.windows.net/c/a.jpg?sv=2022&sig=SECRET&se=x"
+    shown = redact_url(url)
+    assert "hunter2" not in shown and "SECRET" not in shown
+    assert shown.startswith("https://user:***@acct.blob.core.windows.net/c/a.jpg?")
+    assert "sv=2022" in shown and "sig=***" in shown
+    assert redact_url("/data/a.jpg") == "/data/a.jpg"
+
+
+def test_missing_filesystem_names_the_extra():
+    pytest.importorskip("fsspec")
+    try:
+        import s3fs  # noqa: F401
+
+        pytest.skip("s3fs is installed here")
+    except ImportError:
+        pass
+    with pytest.raises(DataError) as caught:
+        check_filesystem("s3://bucket/images/a.jpg")
+    assert "automl-vision[s3]" in str(caught.value)
+    with pytest.raises(DataError, match="not a known fsspec protocol"):
+        check_filesystem("nosuchproto://x/a.jpg")
+
+
+def test_cut_download_resumes_with_a_range_request(tmp_path):
+    source = image_files(1)[0]
+    with ImageServer(BUNDLED / "flowers5" / "train", cut_rate=1.0) as server:
+        url = f"{server.base_url}/{source.relative_to(BUNDLED / 'flowers5' / 'train')}"
+        # every response is cut in half: each retry resumes where the last stopped, so
+        # the remaining bytes halve per attempt (a 1-byte body is never cut)
+        policy = RetryPolicy(attempts=30, base_delay_s=0.001, max_delay_s=0.002)
+        size = download(url, tmp_path / "a.part", policy)
+    assert size == source.stat().st_size
+    assert (tmp_path / "a.part").read_bytes() == source.read_bytes()
+    assert server.ranges and all(r.startswith("bytes=") for r in server.ranges)
+
+
+def test_missing_object_is_not_retried(tmp_path):
+    with ImageServer(tmp_path) as server, pytest.raises(RemoteMissingError, match="not exist"):
+        download(f"{server.base_url}/nope.jpg?sig=SECRET", tmp_path / "x.part", FAST)
+    assert server.gets["/nope.jpg"] == 1
+
+
+def test_outage_longer_than_the_bound_fails_with_a_redacted_message(tmp_path):
+    with ImageServer(tmp_path, drop_rate=1.0) as server:
+        url = f"{server.base_url}/a.jpg?sig=SECRET"
+        policy = RetryPolicy(attempts=1000, base_delay_s=0.01, max_delay_s=0.05, outage_s=0.3)
+        with pytest.raises(RemoteReadError) as caught:
+            download(url, tmp_path / "a.part", policy)
+    message = str(caught.value)
+    assert "SECRET" not in message and "sig=***" in message
+    assert "attempts over" in message
+    assert 1 < server.gets["/a.jpg"] < 1000
