@@ -10,8 +10,12 @@ masks (`mask_pixel_score_threshold`, `max_number_of_polygon_points`).
 
 from __future__ import annotations
 
+import copy
+import logging
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
@@ -20,9 +24,11 @@ from automl.engine.models._detection import (
     SEGMENTATION_TASK,
     apply_inference_settings,
 )
-from automl.engine.predict._base import TASK_PREDICTORS, TaskPredictor
+from automl.engine.predict._base import TASK_PREDICTORS, OnnxProgram, PredictError, TaskPredictor
 from automl.engine.tasks.detection import preprocess_images
 from automl.engine.tasks.tiling import parse_tile_grid, predict_tiled
+
+logger = logging.getLogger("automl.predict")
 
 
 @TASK_PREDICTORS.register(DETECTION_TASK)
@@ -103,6 +109,82 @@ class DetectionPredictor(TaskPredictor):
             "scores": np.array([b["score"] for b in boxes]),
             "labels": np.array([index.get(b["label"], 0) for b in boxes], dtype=np.int64),
         }
+
+    def onnx_program(
+        self, *, batch_size: int = 1, dynamic_batch: bool = False, normalization: bool = False
+    ) -> OnnxProgram:
+        """Azure's R-CNN graph (§11.1): `input` (batch, 3, H, W), [0, 1] pixels (0-255 with
+        `normalization`), H x W fixed (`onnx_size`); per image i `boxes_i, labels_i,
+        scores_i` (RetinaNet: boxes, scores, labels; Mask R-CNN adds `masks_i`) in input
+        pixels. The detector's own transform resizes and normalises inside the graph."""
+        if dynamic_batch:
+            raise PredictError(
+                f"{self.meta.get('model_name')}: a dynamic batch is not exportable for object "
+                "detection/segmentation: the graph has named outputs per image (boxes_0, ...)",
+                hint="export with a fixed --batch-size instead of --dynamic-batch",
+            )
+        if self.tile_grid is not None:
+            logger.warning("tiling is not part of the ONNX graph: it predicts whole images")
+        fields = detector_output_fields(self.model)
+        names = [f"{field}_{i}" for i in range(batch_size) for field in fields]
+        height, width = self.onnx_size()
+        model = copy.deepcopy(self.model).cpu()  # serving keeps its own
+        module = DetectorOnnxModule(model, fields, normalization).eval()
+        return OnnxProgram(
+            module=module,
+            example=(torch.rand(batch_size, 3, height, width) * (255 if normalization else 1),),
+            input_names=["input"],
+            output_names=names,
+            # the number of detections varies per image (Azure's `prediction` axes)
+            dynamic_axes={name: {0: f"prediction_{name.rsplit('_', 1)[1]}"} for name in names},
+            min_opset=11,
+            inputs=lambda images: (self.onnx_inputs(images, normalization),),
+            tolerance=1e-3,
+        )
+
+    def onnx_size(self) -> tuple[int, int]:
+        """(height, width) of the graph input: `height_onnx`/`width_onnx` from the settings,
+        else min_size x (4/3 min_size, at most max_size), Azure's 600 x 800 at the defaults."""
+        min_size, max_size = int(self.settings["min_size"]), int(self.settings["max_size"])
+        height = int(self.settings.get("height_onnx") or min_size)
+        width = int(self.settings.get("width_onnx") or min(max_size, round(min_size * 4 / 3)))
+        return height, width
+
+    def onnx_inputs(self, images: list[Image.Image], normalization: bool) -> torch.Tensor:
+        """Images resized to the graph's H x W (boxes come back in those pixels), stacked."""
+        size = self.onnx_size()
+        resized = [
+            F.interpolate(t[None], size=size, mode="bilinear", antialias=True)[0].clamp(0, 1)
+            for t in self.preprocess(images)
+        ]
+        batch = torch.stack(resized)
+        return batch * 255.0 if normalization else batch
+
+
+def detector_output_fields(model: nn.Module) -> tuple[str, ...]:
+    """Azure's per-image output order of a torchvision detector's family."""
+    heads = getattr(model, "roi_heads", None)
+    if heads is None:
+        return ("boxes", "scores", "labels")  # RetinaNet
+    if heads.has_mask():
+        return ("boxes", "labels", "scores", "masks")
+    return ("boxes", "labels", "scores")
+
+
+class DetectorOnnxModule(nn.Module):
+    """A batch tensor in, the flat tuple of per-image outputs out (what ONNX can name)."""
+
+    def __init__(self, model: nn.Module, fields: tuple[str, ...], normalization: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.fields = fields
+        self.normalization = normalization
+
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.normalization:
+            batch = batch / 255.0
+        outputs = self.model(list(batch.unbind(0)))
+        return tuple(output[field] for output in outputs for field in self.fields)
 
 
 def box_coordinates(box: dict) -> list[float]:

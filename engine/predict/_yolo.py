@@ -15,13 +15,15 @@ the cross-tile NMS of engine/tasks/tiling.py.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
 from automl.engine.models._yolo import SEGMENTATION_TASK, import_ultralytics
-from automl.engine.predict._base import TaskPredictor
+from automl.engine.predict._base import OnnxProgram, TaskPredictor
 from automl.engine.predict._detection import DetectionPredictor
 from automl.engine.tasks.detection import preprocess_images
 from automl.engine.tasks.tiling import parse_tile_grid, predict_tiled
@@ -138,6 +140,50 @@ class YoloDetectionPredictor(DetectionPredictor):
             predict_tiled(self.detect, t, self.tile_grid, self.tile_overlap, self.tile_nms)
             for t in tensors
         ]
+
+    def onnx_program(
+        self, *, batch_size: int = 1, dynamic_batch: bool = False, normalization: bool = False
+    ) -> OnnxProgram:
+        """Azure's YOLO graph (§11.1): `input` (batch, 3, img_size, img_size) letterboxed
+        [0, 1] pixels (0-255 with `normalization`) -> `output` raw predictions in the
+        Ultralytics layout `detect` takes, (batch, 4 + classes, anchors) with xywh boxes
+        (segmentation: 32 mask coefficients more, and `protos`); NMS stays outside."""
+        segmentation = self.meta.get("task") == SEGMENTATION_TASK
+        outputs = ["output", "protos"] if segmentation else ["output"]
+        model = copy.deepcopy(self.model).cpu()  # serving keeps its own
+        module = YoloOnnxModule(model, normalization).eval()
+        example = torch.rand(batch_size, 3, self.img_size, self.img_size)
+        axes = {name: {0: "batch"} for name in ["input", *outputs]} if dynamic_batch else {}
+        return OnnxProgram(
+            module=module,
+            example=(example * 255 if normalization else example,),
+            input_names=["input"],
+            output_names=outputs,
+            dynamic_axes=axes,
+            min_opset=11,
+            inputs=lambda images: (self.onnx_inputs(images, normalization),),
+            tolerance=1e-3,  # box coordinates are letterbox pixels, up to img_size
+        )
+
+    def onnx_inputs(self, images: list[Image.Image], normalization: bool) -> torch.Tensor:
+        """Letterboxed images, stacked: the very input of `detect`."""
+        batch = torch.stack([letterbox(t, self.img_size)[0] for t in self.preprocess(images)])
+        return batch * 255.0 if normalization else batch
+
+
+class YoloOnnxModule(nn.Module):
+    """An eval-mode YOLO reduced to its predictions (and prototypes for segmentation)."""
+
+    def __init__(self, model: nn.Module, normalization: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.normalization = normalization
+
+    def forward(self, batch: torch.Tensor):
+        if self.normalization:
+            batch = batch / 255.0
+        predictions, prototypes = split_outputs(self.model(batch))
+        return predictions if prototypes is None else (predictions, prototypes)
 
 
 class YoloSegmentationPredictor(YoloDetectionPredictor):

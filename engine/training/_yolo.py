@@ -6,7 +6,9 @@ run. What stays ours, exactly as for every other family:
 
 - the data: our train/validation manifests converted once to Ultralytics' layout (images
   linked, one label .txt per image, data.yaml), cached by content hash next to the run's
-  manifests (`prepare_yolo_dataset`);
+  manifests (`prepare_yolo_dataset`); with tile_grid_size the training set also holds
+  each image's annotated tiles (reference §9, `write_yolo_tiles`), validation stays full
+  images (the YOLO predictor tiles them);
 - the hyperparameters: Azure names mapped to Ultralytics arguments (`ultralytics_arguments`);
 - the validation: after each epoch (`on_fit_epoch_end`) the EMA model is scored by OUR
   DetectionEvaluator through the YOLO predictor on the same validation manifest as the
@@ -15,6 +17,8 @@ run. What stays ours, exactly as for every other family:
   same numbers;
 - metrics.jsonl, status.json, early stopping, the best epoch's model package, pruning
   reports to the study (trial.evaluate_epoch) and cancelation (SIGTERM, checked per batch).
+- resume: Ultralytics' checkpoints/ultralytics/weights/last.pt plus our
+  checkpoints/yolo_progress.json of the same epoch (`resume_point`).
 
 Nothing downloads: YOLO_OFFLINE is set before Ultralytics loads, plots are off, AMP is
 bf16 or off (its fp16 AMP check would fetch a model), pretrained weights come from our
@@ -43,15 +47,18 @@ from automl.engine.models._yolo import (
     yolo_image_size,
     yolo_settings,
 )
+from automl.engine.tasks.tiling import parse_tile_grid, tile_target, tile_windows
 from automl.engine.training.loop import CanceledByUser, Device, effective_workers
 from automl.engine.training.settings import CommonTrainingSettings
 from automl.engine.training.trainers import Evaluation
+from automl.engine.utils.files import write_json_atomic
 
 logger = logging.getLogger("automl.training")
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "none": "SGD"}
 DATASET_FORMAT = 1  # bump when the converted layout changes (part of the cache key)
 NEVER_STOP = 10**6  # Ultralytics' own early stopping off: ours decides
+PROGRESS_FILE = "yolo_progress.json"  # our side of a YOLO trial, next to Ultralytics' last.pt
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +82,12 @@ class YoloTrainingSettings(CommonTrainingSettings):
 
 
 def dataset_key(spec: dict) -> str:
-    """Content hash of what the converted dataset depends on."""
+    """Content hash of what the converted dataset depends on (tiling included)."""
     digest = hashlib.sha256()
     digest.update(json.dumps([DATASET_FORMAT, spec["task"], spec["data"]["labels"]]).encode())
+    tiling = training_tiling(spec)
+    if tiling is not None:  # untiled keys stay as they were: existing conversions are reused
+        digest.update(json.dumps(["tiles", *tiling]).encode())
     for key in ("train_manifest", "valid_manifest"):
         digest.update(Path(spec["data"][key]).read_bytes())
     return digest.hexdigest()[:16]
@@ -105,9 +115,16 @@ def write_yolo_dataset(spec: dict, root: Path, final_root: Path) -> None:
     """Write the layout into `root`; data.yaml names `final_root`, where it will live."""
     labels = list(spec["data"]["labels"])
     segmentation = spec["task"] == SEGMENTATION_TASK
+    tiling = training_tiling(spec)
+    n_tiles = 0
     for split, key in (("train", "train_manifest"), ("valid", "valid_manifest")):
         for i, record in enumerate(read_manifest(spec["data"][key])):
             write_yolo_item(root, split, i, record, labels, segmentation)
+            # validation stays full images: the YOLO predictor tiles them itself
+            if tiling is not None and split == "train":
+                n_tiles += write_yolo_tiles(root, i, record, labels, tiling)
+    if tiling is not None:
+        logger.info("tiling %s: %d tiles added to the YOLO training set", tiling[0], n_tiles)
     names = "\n".join(f"  {i}: {json.dumps(name)}" for i, name in enumerate(labels))
     (root / "data.yaml").write_text(
         f"path: {final_root}\ntrain: images/train\nval: images/valid\nnames:\n{names}\n",
@@ -123,16 +140,87 @@ def write_yolo_item(
 
     source = str(record["image_url"])
     suffix = Path(source).suffix.lower()
-    stem = f"{i:06d}_{Path(source).stem}"[:120]
-    image_dir, label_dir = root / "images" / split, root / "labels" / split
-    image_dir.mkdir(parents=True, exist_ok=True)
-    label_dir.mkdir(parents=True, exist_ok=True)
+    stem = item_stem(i, record)
+    image_dir, label_dir = split_dirs(root, split)
     if os.path.isfile(source) and suffix in (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"):
         os.symlink(os.path.abspath(source), image_dir / f"{stem}{suffix}")
     else:
         load_image_rgb(source).save(image_dir / f"{stem}.png")
     lines = [label_line(o, labels, segmentation) for o in record["label"] if not o.get("isCrowd")]
     (label_dir / f"{stem}.txt").write_text("".join(line + "\n" for line in lines if line))
+
+
+def item_stem(i: int, record: dict) -> str:
+    """File stem of manifest row `i` (the index keeps equal file names apart)."""
+    return f"{i:06d}_{Path(str(record['image_url'])).stem}"[:120]
+
+
+def split_dirs(root: Path, split: str) -> tuple[Path, Path]:
+    """images/<split> and labels/<split> of the layout, created."""
+    image_dir, label_dir = root / "images" / split, root / "labels" / split
+    image_dir.mkdir(parents=True, exist_ok=True)
+    label_dir.mkdir(parents=True, exist_ok=True)
+    return image_dir, label_dir
+
+
+def training_tiling(spec: dict) -> tuple[tuple[int, int], float] | None:
+    """(grid, overlap) when the trial trains on tiles (reference §9), else None."""
+    params = spec["training_parameters"]
+    text = params.get("tile_grid_size")
+    if not text:
+        return None
+    if spec["task"] == SEGMENTATION_TASK:
+        raise TrialError(
+            f"training_parameters.tile_grid_size={text!r}: tiling is supported for "
+            f"image_object_detection only, not {spec['task']}",
+            hint="remove tile_grid_size",
+        )
+    overlap = params.get("tile_overlap_ratio")
+    return parse_tile_grid(text), 0.25 if overlap is None else float(overlap)
+
+
+def write_yolo_tiles(
+    root: Path, i: int, record: dict, labels: list[str], tiling: tuple[tuple[int, int], float]
+) -> int:
+    """The annotated tiles of manifest row `i` as extra training images (reference §9:
+    boxes intersected with each tile and made relative to it, tiles without boxes left
+    out), the same tiles TiledDetectionDataset gives the torchvision families; returns how
+    many were written."""
+    from automl.engine.data.datasets import DetectionDataset
+    from automl.engine.data.images import load_image_rgb
+
+    image = load_image_rgb(record["image_url"])
+    target = DetectionDataset([record], labels, label_offset=0).target(0, *image.size)
+    image_dir, label_dir = split_dirs(root, "train")
+    written = 0
+    for k, window in enumerate(tile_windows(*image.size, *tiling)):
+        tiled = tile_target(target, window)
+        if not len(tiled["boxes"]):
+            continue
+        stem = f"{item_stem(i, record)}_tile{k:03d}"
+        # JPEG keeps the tile folder small; quality 95 is far above what training notices
+        image.crop(window).save(image_dir / f"{stem}.jpg", quality=95)
+        lines = tile_label_lines(tiled, window)
+        (label_dir / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
+        written += 1
+    return written
+
+
+def tile_label_lines(tiled: dict, window: tuple[int, int, int, int]) -> list[str]:
+    """`cls cx cy w h` of a tile's boxes (tile pixels), normalised by the tile size;
+    crowd objects are not training data (as for full images)."""
+    width, height = window[2] - window[0], window[3] - window[1]
+    lines = []
+    for box, cls, crowd in zip(
+        tiled["boxes"].tolist(), tiled["labels"].tolist(), tiled["iscrowd"].tolist(), strict=True
+    ):
+        if crowd:
+            continue
+        x0, x1 = (min(max(v / width, 0.0), 1.0) for v in (box[0], box[2]))
+        y0, y1 = (min(max(v / height, 0.0), 1.0) for v in (box[1], box[3]))
+        values = ((x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0)
+        lines.append(" ".join([str(cls)] + [f"{v:.6f}" for v in values]))
+    return lines
 
 
 def label_line(obj: dict, labels: list[str], segmentation: bool) -> str:
@@ -232,6 +320,17 @@ def ultralytics_trainer_class(task: str):
         def final_eval(self):
             # the best epoch's package is already written (trial.save_best)
             return None
+
+        def setup_model(self):
+            if not self.resume:
+                return super().setup_model()  # our registry model is set: nothing to build
+            # Ultralytics would rebuild the model from the checkpoint; ours stays and gets
+            # the checkpoint's (EMA) weights, like Ultralytics' own resume
+            from ultralytics.nn.tasks import load_checkpoint
+
+            weights, checkpoint = load_checkpoint(self.args.model)
+            self.model.load_state_dict(weights.float().state_dict())
+            return checkpoint
 
     return AutomlYoloTrainer
 
@@ -362,9 +461,59 @@ class EpochHooks:
         run.epochs_completed = epoch
         trial.save_epoch_checkpoint(run, state, self.validation.labels, epoch)
         trial.log_epoch(run, epoch, train_loss, score, self.eta)
+        save_progress(run, epoch)
         if pruned or run.stopper.should_stop:
             self.outcome = "pruned" if pruned else "complete"
             trainer.stop = True
+
+
+# ---------------------------------------------------------------- resume
+
+
+def ultralytics_last(run) -> Path:
+    """Ultralytics' resumable checkpoint of the trial (written after every epoch)."""
+    return run.checkpoint_dir / "ultralytics" / "weights" / "last.pt"
+
+
+def save_progress(run, epoch: int) -> None:
+    """Our side of the trial after `epoch` (early stopping, elapsed time): with Ultralytics'
+    last.pt of the same epoch it is what a resumed trial continues from."""
+    state = {
+        "epoch": epoch,
+        "elapsed_s": run.elapsed_s,
+        "early_stopping": run.stopper.state_dict(),
+    }
+    write_json_atomic(run.checkpoint_dir / PROGRESS_FILE, state)
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """Epochs done in an Ultralytics checkpoint (it stores the 0-based last epoch)."""
+    import_ultralytics()  # its classes unpickle the checkpoint
+    return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"]) + 1
+
+
+def resume_point(run) -> Path | None:
+    """With spec.resume: Ultralytics' last.pt to continue from, our early stopping,
+    elapsed time and metrics.jsonl restored to its epoch; None: start at epoch 1."""
+    from automl.engine.training import trial
+
+    if not run.spec.get("resume"):
+        return None
+    last, progress_path = ultralytics_last(run), run.checkpoint_dir / PROGRESS_FILE
+    done = checkpoint_epoch(last) if last.is_file() and progress_path.is_file() else None
+    progress = json.loads(progress_path.read_text(encoding="utf-8")) if done else None
+    if progress is None or progress["epoch"] != done:
+        # no checkpoint yet, or one whose epoch our records missed (killed in between)
+        logger.info("resume: no YOLO checkpoint matching metrics.jsonl, starting at epoch 1")
+        trial.drop_metrics_after(run.trial_dir / "metrics.jsonl", 0)
+        return None
+    run.stopper.load_state_dict(progress["early_stopping"])
+    run.elapsed_before = progress["elapsed_s"]
+    run.epochs_completed = done
+    trial.drop_metrics_after(run.trial_dir / "metrics.jsonl", done)
+    trial.restore_best_metrics(run)
+    logger.info("resumed from %s: continuing at epoch %d", last.name, done + 1)
+    return last
 
 
 class YoloTrainer:
@@ -377,18 +526,17 @@ class YoloTrainer:
         """Train the trial with Ultralytics' loop; return "complete" or "pruned"."""
         spec, settings = run.spec, run.settings
         self.settings = settings
-        if spec.get("resume"):
-            logger.info(
-                "resume: YOLO trials restart from epoch 1 (Ultralytics keeps no "
-                "resumable state of our trial)"
-            )
         model = build_trial_model(spec, settings)
         data_yaml = prepare_yolo_dataset(spec)
         self.validation = build_validation(spec, settings)
         hooks = EpochHooks(run, self.validation, cancel)
-        arguments = ultralytics_arguments(spec, settings, data_yaml, device)
-        arguments.update(project=str(run.checkpoint_dir), name="ultralytics")
-        trainer = ultralytics_trainer_class(spec["task"])(overrides=arguments)
+        last = resume_point(run)
+        if last is not None and (
+            run.epochs_completed >= settings.number_of_epochs or run.stopper.should_stop
+        ):
+            logger.info("resume: the trial had finished training; nothing left to run")
+            return "complete"
+        trainer = self.ultralytics_trainer(run, data_yaml, device, last)
         trainer.model = model
         for event in ("on_train_epoch_start", "on_train_batch_end", "on_train_epoch_end"):
             trainer.add_callback(event, getattr(hooks, event))
@@ -408,6 +556,19 @@ class YoloTrainer:
             hooks.train_seconds,
         )
         return hooks.outcome
+
+    def ultralytics_trainer(self, run, data_yaml: Path, device: Device, last: Path | None):
+        """Ultralytics' trainer of the trial, continuing from `last` when given."""
+        arguments = ultralytics_arguments(run.spec, run.settings, data_yaml, device)
+        save_dir = run.checkpoint_dir / "ultralytics"
+        arguments.update(project=str(run.checkpoint_dir), name=save_dir.name)
+        if last is not None:
+            # the trial folder may have moved since the checkpoint named its save_dir
+            arguments.update(resume=str(last), save_dir=str(save_dir))
+        trainer = ultralytics_trainer_class(run.spec["task"])(overrides=arguments)
+        # Ultralytics resumes with the checkpoint's epochs; ours may be raised on resume
+        trainer.epochs = trainer.args.epochs = run.settings.number_of_epochs
+        return trainer
 
     def evaluate(self, spec: dict, state, data) -> Evaluation:
         """Called by trial.evaluate_epoch: our metrics on the EMA model."""
