@@ -1,7 +1,7 @@
 """The detection trainer (object detection and instance segmentation, torchvision models).
 
 Split as torchvision's detection reference scripts are: `build_detection_data`,
-`build_detection_state`, `train_one_epoch_detection`, `evaluate_detection`. Batches are
+`build_detection_state`, `detection_batch_loss`, `evaluate_detection`. Batches are
 lists of images of different sizes; the models resize (min_size/max_size) and normalise
 inside. Validation runs the model in eval mode for detections and, with
 `log_validation_loss: Enable` (Azure's default), a second pass in training mode with
@@ -42,8 +42,8 @@ from automl.engine.training.loop import (
     effective_workers,
     load_initial_weights,
     loader_options,
-    optimizer_step,
     out_of_memory_error,
+    train_one_epoch,
 )
 from automl.engine.training.optim import build_optimizer, build_scheduler
 from automl.engine.training.settings import DetectionTrainingSettings
@@ -161,36 +161,11 @@ def to_device(images: list, targets: list, device: torch.device) -> tuple[list, 
     return images, targets
 
 
-def train_one_epoch_detection(state: TrainingState, loader: DataLoader, on_step) -> float:
-    """One pass over the training data; returns the mean summed detector loss per image."""
-    state.model.train()
-    model = state.ddp_model or state.model  # DDP syncs gradients in backward
-    accumulate = state.settings.gradient_accumulation_step
-    n_steps = len(loader)
-    loss_sum = torch.zeros((), device=state.device.torch_device)
-    n_seen = 0
-    state.optimizer.zero_grad(set_to_none=True)
-    for step, (images, targets) in enumerate(loader, 1):
-        if state.canceled():
-            raise CanceledByUser
-        images, targets = to_device(images, targets, state.device.torch_device)
-        with state.device.autocast():
-            loss = sum(model(images, targets).values())
-        if not torch.isfinite(loss):
-            raise TrialError(
-                f"the training loss became {loss.item()} at step {step}",
-                hint="lower learning_rate (e.g. by 10x) or use warmup_cosine with more "
-                "warmup epochs",
-            )
-        state.scaler.scale(loss / accumulate).backward()
-        if step % accumulate == 0 or step == n_steps:
-            optimizer_step(state)
-        state.scheduler.step_batch()
-        loss_sum += loss.detach() * len(images)
-        n_seen += len(images)
-        on_step(step, n_steps, lambda total=loss_sum, n=n_seen: (total / n).item())
-    state.scheduler.step_epoch()
-    return (loss_sum / max(n_seen, 1)).item()
+def detection_batch_loss(state: TrainingState, model: nn.Module, batch) -> torch.Tensor:
+    """The detector's summed training losses of one batch (variable-size images)."""
+    images, targets = to_device(*batch, state.device.torch_device)
+    with state.device.autocast():
+        return sum(model(images, targets).values())
 
 
 def validation_loss(model: nn.Module, images: list, targets: list) -> float:
@@ -279,7 +254,7 @@ class DetectionTrainer:
         return data, state
 
     def train_one_epoch(self, state: TrainingState, data: DetectionData, on_step) -> float:
-        return train_one_epoch_detection(state, data.train_loader, on_step)
+        return train_one_epoch(state, data.train_loader, on_step, detection_batch_loss)
 
     def evaluate(self, spec: dict, state: TrainingState, data: DetectionData) -> Evaluation:
         try:

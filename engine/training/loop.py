@@ -236,13 +236,29 @@ def optimizer_step(state: TrainingState) -> None:
     state.optimizer.zero_grad(set_to_none=True)
 
 
-def train_one_epoch(
-    state: TrainingState, loader: DataLoader, on_step: Callable[[int, int, Callable], None]
-) -> float:
-    """One pass over the training data; returns the mean training loss.
+def classification_batch_loss(state: TrainingState, model: nn.Module, batch) -> torch.Tensor:
+    """The classification loss of one batch (images and targets moved to the device)."""
+    images, targets = batch
+    images = state.device.images(images)
+    targets = targets.to(state.device.torch_device, non_blocking=True)
+    with state.device.autocast():
+        return state.loss_fn(model(images), targets)
 
-    `on_step(step, n_steps, running_loss)` is called after every batch; `running_loss()`
-    syncs with the device, so the callback calls it only when it writes status.
+
+def train_one_epoch(
+    state: TrainingState,
+    loader: DataLoader,
+    on_step: Callable[[int, int, Callable], None],
+    batch_loss: Callable[[TrainingState, nn.Module, object], torch.Tensor] = (
+        classification_batch_loss
+    ),
+) -> float:
+    """One pass over the training data; returns the mean training loss per image.
+
+    `batch_loss(state, model, batch)` is the task's loss of one batch (the only part that
+    differs between tasks). `on_step(step, n_steps, running_loss)` is called after every
+    batch; `running_loss()` syncs with the device, so the callback calls it only when it
+    writes status.
     """
     state.model.train()
     model = state.ddp_model or state.model  # DDP syncs gradients in backward
@@ -251,22 +267,30 @@ def train_one_epoch(
     loss_sum = torch.zeros((), device=state.device.torch_device)
     n_seen = 0
     state.optimizer.zero_grad(set_to_none=True)
-    for step, (images, targets) in enumerate(loader, 1):
+    for step, batch in enumerate(loader, 1):
         if state.canceled():
             raise CanceledByUser
-        images = state.device.images(images)
-        targets = targets.to(state.device.torch_device, non_blocking=True)
-        with state.device.autocast():
-            loss = state.loss_fn(model(images), targets)
+        loss = batch_loss(state, model, batch)
+        check_finite(loss, step)
         state.scaler.scale(loss / accumulate).backward()
         if step % accumulate == 0 or step == n_steps:
             optimizer_step(state)
         state.scheduler.step_batch()
-        loss_sum += loss.detach() * len(images)
-        n_seen += len(images)
+        n_images = len(batch[0])
+        loss_sum += loss.detach() * n_images
+        n_seen += n_images
         on_step(step, n_steps, lambda total=loss_sum, n=n_seen: (total / n).item())
     state.scheduler.step_epoch()
     return (loss_sum / max(n_seen, 1)).item()
+
+
+def check_finite(loss: torch.Tensor, step: int) -> None:
+    """A NaN or infinite loss ends the trial with a fix, instead of training on garbage."""
+    if not torch.isfinite(loss):
+        raise TrialError(
+            f"the training loss became {loss.item()} at step {step}",
+            hint="lower learning_rate (e.g. by 10x) or use warmup_cosine with more warmup epochs",
+        )
 
 
 @torch.inference_mode()
