@@ -22,8 +22,10 @@ test: install
 test-fast: install
 	$(BIN)/pytest -n 2 -q -m "not slow"
 
+# Each run gets its own run directory (runs/demo-<time>/): a run record is never overwritten.
 demo: install
-	$(BIN)/automl job create --file examples/jobs/demo_classification.yml --run-dir runs/demo
+	$(BIN)/automl job create --file examples/jobs/demo_classification.yml \
+		--name demo-$$(date +%Y%m%d-%H%M%S)
 
 lint: install
 	$(BIN)/ruff check .
