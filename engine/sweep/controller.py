@@ -18,7 +18,9 @@ shared through the storage, so `max_trials` holds exactly; each controller beats
 running trials and fails the trials of workers that stopped beating (heartbeat.py); the
 job's start time comes from the study, so `timeout_minutes` counts from the job's start.
 A trial with `distributed: true` and several GPUs in its slot runs through torchrun, one
-process per GPU (engine/training/distributed.py).
+process per GPU (engine/training/distributed.py). With `properties.node_count_per_trial: N`
+each controller is one node: it leads a new trial or joins an open group of N nodes that
+run one trial together (groups.py), one trial at a time.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ import optuna
 
 from automl.engine.errors import AutomlError, CanceledError
 from automl.engine.sweep import automode as automode_policy
+from automl.engine.sweep import groups
 from automl.engine.sweep.heartbeat import HeartbeatKeeper
 from automl.engine.sweep.pruners import build_pruner, pruner_spec
 from automl.engine.sweep.pruners._base import reported_values
@@ -94,6 +97,7 @@ class SweepPlan:
     early_termination: dict | None
     fixed_params: dict
     automode: automode_policy.AutoModePlan | None = None
+    n_nodes: int = 1  # properties.node_count_per_trial
 
     def limits(self) -> dict:
         return {
@@ -140,6 +144,8 @@ class RunningTrial:
     stop_state: str | None = None
     stop_error: str | None = None
     kill_at: float | None = None
+    member: bool = False  # a node of another controller's group: the leader records it
+    group_deadline: float | None = None  # when a led group must have formed
 
     def live_info(self) -> dict:
         return {
@@ -243,6 +249,7 @@ def plan_sweep(job, data, gpus: list[int], resolver: ParameterResolver) -> Sweep
         sampling={"type": "random", "seed": fixed.get("random_seed")},
         early_termination=None,
         fixed_params=fixed,
+        n_nodes=groups.node_count(job),
     )
     int_keys = integer_hyperparameters(job.task)
     if job.mode == "sweep":
@@ -346,7 +353,8 @@ class SweepController:
         self.cancel_event = cancel_event
         self.trial_module = trial_module
         self.poll_interval_s = poll_interval_s
-        self.slots = make_slots(plan.max_concurrent, gpus)
+        # A node of a multi-node group takes part in one trial at a time.
+        self.slots = make_slots(1 if plan.n_nodes > 1 else plan.max_concurrent, gpus)
         self.running: dict[int, RunningTrial] = {}
         self.stop_reason: tuple[str, str] | None = None
         self.started = time.monotonic()
@@ -486,6 +494,9 @@ class SweepController:
     def _fill_slots(self) -> None:
         free = [slot for slot in self.slots if slot.index not in self._busy_slots()]
         for slot in free:
+            if self.plan.n_nodes > 1:
+                self._fill_group_slot(slot)
+                return
             asked = self._ask_within_budget()
             if asked is None:
                 return
@@ -497,18 +508,59 @@ class SweepController:
         """(trial, params) of the next trial, or None when the budget (shared by every
         worker of the job) is used; counted and asked under one lock."""
         with budget_lock(self.study, self.storage_ref):
-            if budget_used(self.study) >= self.plan.max_trials or self.sampler.is_exhausted():
-                return None
-            with warnings.catch_warnings():
-                # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
-                warnings.simplefilter("ignore", UserWarning)
-                trial, params = self.sampler.ask()
-            self.heartbeat.beat_now(trial._trial_id)
+            return self._ask_locked()
+
+    def _ask_locked(self):
+        if budget_used(self.study) >= self.plan.max_trials or self.sampler.is_exhausted():
+            return None
+        with warnings.catch_warnings():
+            # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
+            warnings.simplefilter("ignore", UserWarning)
+            trial, params = self.sampler.ask()
+        self.heartbeat.beat_now(trial._trial_id)
         return trial, params
+
+    def _fill_group_slot(self, slot: TrialSlot) -> None:
+        """Join an open group of nodes, else lead a new trial's group (groups.py)."""
+        n_nodes = self.plan.n_nodes
+        with budget_lock(self.study, self.storage_ref):
+            place = groups.claim_place(self.study, n_nodes)
+            asked = None if place is not None else self._ask_locked()
+            if asked is not None:
+                group = groups.open_group(self.study, asked[0]._trial_id, n_nodes)
+                place = groups.GroupPlace(
+                    asked[0]._trial_id,
+                    asked[0].number,
+                    0,
+                    group["endpoint"],
+                    group["run_id"],
+                    n_nodes,
+                )
+        if asked is not None:
+            self._launch(slot, *asked, place=place)
+        elif place is not None:
+            self._launch_member(slot, place)
+
+    def _launch_member(self, slot: TrialSlot, place: groups.GroupPlace) -> None:
+        trial_dir = self.run_dir / "trials" / str(place.number)
+        trial_dir.mkdir(parents=True, exist_ok=True)
+        process = self._start_process(trial_dir / "spec.json", trial_dir, slot, {}, place)
+        running = RunningTrial(place.number, place.trial_id, {}, slot, process, trial_dir)
+        running.member = True
+        self.running[place.number] = running
+        logger.info(
+            "trial %d: joined its group as node %d of %d (rendezvous %s)",
+            place.number,
+            place.node_rank,
+            place.n_nodes,
+            place.endpoint,
+        )
 
     def _beat(self) -> None:
         """Heartbeats for our trials; trials of lost workers are failed (and logged)."""
-        for number in self.heartbeat.tick([r.trial_id for r in self.running.values()]):
+        # The leader beats for a group's trial: a dead leader fails it, members follow.
+        ours = [r.trial_id for r in self.running.values() if not r.member]
+        for number in self.heartbeat.tick(ours):
             if number in self.running:  # ours, yet stale: this worker was stalled too long
                 self._stop_trial(self.running[number], "failed", "lost its heartbeat")
             self._write_summary("running")
@@ -536,7 +588,9 @@ class SweepController:
 
     # ---- launching ------------------------------------------------------------------
 
-    def _launch(self, slot: TrialSlot, trial, params: dict) -> None:
+    def _launch(
+        self, slot: TrialSlot, trial, params: dict, place: groups.GroupPlace | None = None
+    ) -> None:
         trial_dir = self.run_dir / "trials" / str(trial.number)
         trial_dir.mkdir(parents=True, exist_ok=True)
         try:
@@ -546,7 +600,7 @@ class SweepController:
             return
         spec_path = trial_dir / "spec.json"
         write_json_atomic(spec_path, self._spec(trial, params, training_parameters, slot))
-        process = self._start_process(spec_path, trial_dir, slot, training_parameters)
+        process = self._start_process(spec_path, trial_dir, slot, training_parameters, place)
         where = {"pid": process.pid, "host": socket.gethostname(), "worker_pid": os.getpid()}
         try:
             trial.set_user_attr(PID_ATTR, where)
@@ -558,6 +612,8 @@ class SweepController:
         running = RunningTrial(trial.number, trial._trial_id, params, slot, process, trial_dir)
         if self.plan.trial_timeout_minutes is not None:
             running.deadline = running.started + 60.0 * float(self.plan.trial_timeout_minutes)
+        if place is not None:
+            running.group_deadline = running.started + groups.group_wait_s()
         self.running[trial.number] = running
         logger.debug("trial %d started (pid %d) with %s", trial.number, process.pid, params)
         self._emit({"type": "trial_started", "number": trial.number, "params": params})
@@ -591,14 +647,23 @@ class SweepController:
             },
         }
 
-    def _start_process(self, spec_path: Path, trial_dir: Path, slot: TrialSlot, parameters):
+    def _start_process(
+        self,
+        spec_path: Path,
+        trial_dir: Path,
+        slot: TrialSlot,
+        parameters,
+        place: groups.GroupPlace | None = None,
+    ):
         if self.trial_module.endswith(".py"):
             target = [self.trial_module, str(spec_path)]
         else:
             target = ["-m", self.trial_module, str(spec_path)]
         command = [sys.executable, *target]
         devices = slot.cuda_visible_devices
-        if slot.n_gpus > 1 and parameters.get("distributed", True) and _ddp_capable(parameters):
+        if place is not None:
+            command = _group_command(target, slot, place)
+        elif slot.n_gpus > 1 and parameters.get("distributed", True) and _ddp_capable(parameters):
             from automl.engine.training.distributed import torchrun_command
 
             command = torchrun_command(target, slot.n_gpus)
@@ -612,7 +677,9 @@ class SweepController:
             env[STORAGE_ENV] = self.storage_ref
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(slot.n_threads)
-        with open(trial_dir / "trial.log", "ab") as log:
+        log_name = "trial.log" if place is None or place.node_rank == 0 else None
+        log_name = log_name or f"trial.node{place.node_rank}.log"
+        with open(trial_dir / log_name, "ab") as log:
             return subprocess.Popen(
                 command,
                 stdout=log,
@@ -665,11 +732,27 @@ class SweepController:
     def _check_trial_limits(self, running: RunningTrial, now: float) -> None:
         if running.stop_state is not None:
             return
+        if running.member:  # the leader applies the limits; a member follows the study
+            if groups.is_finished(self.study, running.trial_id):
+                self._stop_trial(running, "canceled", "the group's leader finished the trial")
+            return
+        if running.group_deadline is not None and now >= running.group_deadline:
+            self._check_group_formed(running)
         if running.deadline is not None and now >= running.deadline:
             minutes = self.plan.trial_timeout_minutes
             self._stop_trial(running, "timeout", f"limits.trial_timeout_minutes ({minutes})")
         elif self.plan.early_termination:
             self._check_pruning(running, now)
+
+    def _check_group_formed(self, running: RunningTrial) -> None:
+        running.group_deadline = None
+        n_nodes = self.plan.n_nodes
+        joined = groups.members_joined(self.study, running.trial_id, n_nodes)
+        if joined < n_nodes - 1:
+            message = groups.group_timeout_message(
+                running.number, joined, n_nodes, groups.group_wait_s()
+            )
+            self._stop_trial(running, "failed", message)
 
     def _check_pruning(self, running: RunningTrial, now: float) -> None:
         """The policy also runs here, so a trial that does not stop itself is stopped."""
@@ -691,9 +774,25 @@ class SweepController:
     def _finish_trial(self, running: RunningTrial, returncode: int) -> None:
         _signal_group(running.process.pid, signal.SIGKILL)  # leftovers, e.g. data workers
         del self.running[running.number]
+        if running.member:  # the group's leader records the outcome
+            logger.info(
+                "trial %d: this node's part ended (exit code %d)", running.number, returncode
+            )
+            self._await_leader(running)
+            return
         outcome = self._outcome(running, returncode)
         record_outcome(self.study, running.trial_id, outcome)
         self._after_finish(running.number, running.params, outcome)
+
+    def _await_leader(self, running: RunningTrial) -> None:
+        """Wait (bounded) until the leader recorded the trial: a member that left first
+        would otherwise see no finished trial and call the job failed."""
+        deadline = time.monotonic() + groups.LEADER_RECORD_WAIT_S
+        while time.monotonic() < deadline and not self.cancel_event.is_set():
+            if groups.is_finished(self.study, running.trial_id):
+                return
+            self.cancel_event.wait(STATUS_POLL_S)
+        logger.warning("trial %d: its leader has not recorded it yet", running.number)
 
     def _outcome(self, running: RunningTrial, returncode: int) -> dict:
         result = _read_json(running.trial_dir / "result.json") or {}
@@ -762,7 +861,7 @@ class SweepController:
                 best_text,
             )
         else:
-            logger.info("trial %d %s: %s; %s", number, state, outcome["error"], best_text)
+            logger.warning("trial %d %s: %s; %s", number, state, outcome["error"], best_text)
 
     def _check_failure_streak(self, rows: list[dict]) -> None:
         """Stop when the first trials all failed with the same error: the rest would too."""
@@ -773,10 +872,12 @@ class SweepController:
         errors = {_error_signature(r["error"]) for r in done[:streak] if r["state"] == "failed"}
         if len(done) >= streak and len(errors) == 1 and self.stop_reason is None:
             error = errors.pop()
-            self.stop_reason = (
-                "failed",
-                f"the first {streak} trial(s) all failed with the same error: {error}",
+            message = (
+                f"its trial failed: {error}"
+                if streak == 1
+                else f"the first {streak} trials all failed with the same error: {error}"
             )
+            self.stop_reason = ("failed", message)
 
     def _stop_all(self) -> None:
         """Stop every running trial (SIGTERM, then SIGKILL after a grace period)."""
@@ -874,6 +975,24 @@ def _ddp_capable(parameters: dict) -> bool:
     return not is_yolo_model(str(parameters.get("model_name") or ""))
 
 
+def _group_command(target: list[str], slot: TrialSlot, place: groups.GroupPlace) -> list[str]:
+    """torchrun for this node of a multi-node trial (c10d rendezvous at the leader)."""
+    from automl.engine.training.distributed import torchrun_command
+
+    return torchrun_command(
+        target,
+        max(1, slot.n_gpus),
+        n_nodes=place.n_nodes,
+        rendezvous=place.endpoint,
+        run_id=place.run_id,
+        # no --node-rank: c10d ignores it (ranks follow the nodes' sorted addresses)
+        local_addr=os.environ.get(groups.ADDR_ENV),
+        host_store=place.node_rank == 0,
+        # the controller's own check (a clearer message) comes first
+        join_timeout_s=groups.group_wait_s() + 60,
+    )
+
+
 def _outcome_from_result(result: dict, state: str, error: str | None) -> dict:
     return {
         "state": state,
@@ -921,7 +1040,10 @@ def _fmt(score: float | None) -> str:
 
 
 def _error_signature(error: str | None) -> str:
+    """The line that names the error: a traceback's last line, an AutomlError's message
+    (not its `hint:` line)."""
     lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("hint:")] or lines
     return lines[-1] if lines else "unknown error"
 
 

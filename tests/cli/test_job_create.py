@@ -153,3 +153,16 @@ def test_job_show_and_list_read_the_run(tmp_path, cli, monkeypatch):
     assert code == 0 and [run["name"] for run in json.loads(out)] == ["flowers-tiny"]
     code, out, _ = cli(["job", "show", "flowers-tiny"])
     assert code == 0 and "completed" in out and "best model" in out
+
+
+def test_failed_trial_exits_1_with_its_error_and_log_tail(tmp_path, cli):
+    job = write_job(tmp_path, "image_classification")
+    job.write_text(job.read_text() + "  checkpoint_run_id: no-such-job\n")
+    run_dir = tmp_path / "run"
+    code, out, err = cli(["job", "create", "--file", job, "--run-dir", run_dir])
+    assert code == 1
+    assert "failed" in out
+    assert "error: its trial failed: checkpoint_run_id='no-such-job'" in err
+    assert "last lines of" in err and "trial.log" in err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["trials"][0]["state"] == "failed"

@@ -167,7 +167,7 @@ def test_first_trials_failing_the_same_way_stop_the_job(
     job = sweep_job(LR_SPACE, {"sampling_algorithm": "random"}, max_trials=10)
     summary = run(job, tmp_path / "run", data, on_event=events.append)
     assert summary["status"] == "failed" and summary["n_trials"] == 3
-    assert "first 3 trial(s) all failed" in summary["error"] and "boom" in summary["error"]
+    assert "first 3 trials all failed" in summary["error"] and "boom" in summary["error"]
     finished = [e for e in events if e["type"] == "trial_finished"]
     assert "boom" in finished[0]["error"] and "boom" in finished[0]["log_tail"]
 
