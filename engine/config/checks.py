@@ -402,12 +402,20 @@ def check_best_model_path(ctx: CheckContext) -> Iterator[Issue]:
 
 def check_node_count(ctx: CheckContext) -> Iterator[Issue]:
     count = (ctx.data.get("properties") or {}).get("node_count_per_trial")
-    if count is not None and str(count).strip() not in ("1", ""):
-        yield warning(
-            ("properties", "node_count_per_trial"),
-            f"node_count_per_trial {count} "
-            "asks for several machines per trial; every trial runs on this machine",
-        )
+    if count is None or str(count).strip() in ("1", ""):
+        return
+    path = ("properties", "node_count_per_trial")
+    text = str(count).strip()
+    if not text.isdigit() or int(text) < 1:
+        yield Issue(path, f"{count!r} is not a count of machines; write a whole number like '2'")
+        return
+    # One machine cannot form a group alone: the job waits for workers to join it.
+    yield warning(
+        path,
+        f"node_count_per_trial {text} runs each trial over {text} machines: the job waits "
+        f"for {int(text) - 1} worker(s) started with 'automl job worker NAME --storage URL' "
+        "(a PostgreSQL URL, or the job's study.journal on a disk every machine shares)",
+    )
 
 
 def check_augmentations_recorded(ctx: CheckContext) -> Iterator[Issue]:

@@ -1022,8 +1022,41 @@ def _read_json(path: Path) -> dict | None:
 
 
 def _signal_group(pid: int, sig: int) -> None:
+    if sig == signal.SIGKILL:
+        # torchrun starts each rank in its own session: a SIGKILL to the launcher's group
+        # alone would leave the ranks running (and a multi-node group's peers waiting).
+        for child in _descendants(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child, sig)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)  # start_new_session: the trial's pid is its group id
+
+
+def _descendants(pid: int) -> list[int]:
+    """Session leaders among the live descendants of `pid` (Linux /proc; [] elsewhere)."""
+    found, queue = [], [pid]
+    while queue:
+        parent = queue.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                text = Path(f"/proc/{parent}/task/{task}/children").read_text()
+            except OSError:
+                continue
+            children = [int(word) for word in text.split()]
+            queue += children
+            found += [child for child in children if _is_session_leader(child)]
+    return found
+
+
+def _is_session_leader(pid: int) -> bool:
+    try:
+        return os.getsid(pid) == pid
+    except OSError:
+        return False
 
 
 def _exit_message(returncode: int, trial_dir: Path) -> str:

@@ -33,6 +33,7 @@ logger = logging.getLogger("automl.training")
 TORCHRUN_MODULE = "torch.distributed.run"
 # Rank 0 evaluates while the others wait at the next collective: allow long validations.
 COLLECTIVE_TIMEOUT = timedelta(minutes=60)
+FINAL_BARRIER_TIMEOUT = timedelta(minutes=10)  # rank 0 writing the model package
 LAUNCHER_VARIABLES = (
     "RANK",
     "WORLD_SIZE",
@@ -142,8 +143,25 @@ def shutdown() -> None:
         import torch.distributed as dist
 
         if dist.is_initialized():
+            _wait_for_other_nodes(dist)
             dist.destroy_process_group()
     _current = DistributedContext()
+
+
+def _wait_for_other_nodes(dist) -> None:
+    """Over several nodes, rank 0 may run on a member node while the leader's torchrun
+    exits as soon as its own ranks do: every rank waits here until rank 0 has written
+    result.json, so the leader finds it. A rank whose peers died fails the wait quickly."""
+    local = os.environ.get("LOCAL_WORLD_SIZE")
+    if local is None or int(local) >= _current.world_size:
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=FINAL_BARRIER_TIMEOUT)
+        else:
+            dist.barrier()
+    except RuntimeError as error:  # a peer failed or left: its own error is the story
+        logger.warning("the trial's nodes did not finish together: %s", error)
 
 
 def wrap_model(
@@ -215,11 +233,16 @@ def torchrun_command(
     rendezvous: str | None = None,
     run_id: str | None = None,
     node_rank: int | None = None,
+    local_addr: str | None = None,
+    host_store: bool | None = None,
+    join_timeout_s: float | None = None,
 ) -> list[str]:
     """[python, -m, torch.distributed.run, ..., *target]: one process per GPU.
 
     One node: `--standalone` (a private rendezvous on a free port). Several nodes: c10d
-    rendezvous at `rendezvous` (host:port), all nodes with the same `run_id`.
+    rendezvous at `rendezvous` (host:port), all nodes with the same `run_id`; the node that
+    `host_store`s serves the rendezvous store, `join_timeout_s` bounds the wait for the
+    others, `local_addr` is this node's address as the others reach it.
     """
     command = [sys.executable, "-m", TORCHRUN_MODULE, f"--nproc-per-node={n_processes}"]
     if n_nodes <= 1:
@@ -234,6 +257,15 @@ def torchrun_command(
         ]
         if node_rank is not None:
             command.append(f"--node-rank={node_rank}")
+        if local_addr:
+            command.append(f"--local-addr={local_addr}")
+        conf = []
+        if host_store is not None:
+            conf.append(f"is_host={int(host_store)}")
+        if join_timeout_s is not None:
+            conf.append(f"join_timeout={int(join_timeout_s)}")
+        if conf:
+            command.append(f"--rdzv-conf={','.join(conf)}")
     return [*command, *target]
 
 

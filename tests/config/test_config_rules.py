@@ -424,7 +424,7 @@ WARNING_ROWS = [
     (
         "multi_node",
         job_text("properties: {node_count_per_trial: '2'}\n"),
-        "every trial runs on this machine",
+        "the job waits for 1 worker(s) started with 'automl job worker",
     ),
     (
         "v1_model_size",

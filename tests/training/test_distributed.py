@@ -4,11 +4,11 @@ with one set of files, one report per evaluation and a shared prune decision."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import optuna
 import pytest
-from conftest import trial_env
 from optuna.storages.journal import JournalFileBackend
 
 from automl.engine.sweep.controller import make_slots
@@ -37,7 +37,7 @@ def _run_torchrun(spec_path, n_processes: int = 2, timeout: float = 240) -> int:
             command,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=clean_launcher_env(trial_env()),
+            env=clean_launcher_env({**os.environ, "OMP_NUM_THREADS": "1"}),
             timeout=timeout,
             start_new_session=True,
         )
