@@ -73,9 +73,7 @@ def explain_command(
 ) -> int:
     """Explain a classifier's predictions: a 2x2 PNG and the attributions (.npy) per image,
     one per explained class for multi-label models."""
-    from automl.engine.explain import ExplainParameters, check_explainable, explain_files
-    from automl.engine.predict import Predictor, read_scoring_inputs
-    from automl.engine.registry import resolve_model_ref
+    from automl.engine.explain import ExplainParameters, explain_model_files
 
     params = ExplainParameters(
         method=method,
@@ -86,11 +84,9 @@ def explain_command(
         visualizations=visualizations,
         attributions=attributions,
     ).checked()
-    predictor = Predictor.from_package(resolve_model_ref(model), device=device)
-    check_explainable(predictor)
-    inputs = read_scoring_inputs(source, predictor.task)
-    logger.info("explaining %d image(s) with %s", len(inputs), method)
-    lines = explain_files(predictor, inputs, output_dir, params, on_progress=_log_progress)
+    lines = explain_model_files(
+        model, source, output_dir, params, device=device, on_progress=_log_progress
+    )
     _report(lines, output_dir, output)
     return 1 if any("error" in line for line in lines) else 0
 

@@ -101,21 +101,8 @@ class JobProgress:
 
     def _on_trial_progress(self, event: dict) -> None:
         trial = self.trials.setdefault(event["number"], {"state": "running", "params": None})
-        trial.update(
-            {
-                key: event.get(key)
-                for key in (
-                    "epoch",
-                    "n_epochs",
-                    "step",
-                    "n_steps",
-                    "train_loss",
-                    "last_score",
-                    "eta_s",
-                    "evaluated_epoch",
-                )
-            }
-        )
+        # the engine's event carries the status fields; keep one list of them (the engine's)
+        trial.update({k: v for k, v in event.items() if k not in ("type", "number")})
         if not self.live_enabled:
             self._plain_progress(event)
 

@@ -8,7 +8,8 @@ Public names:
 - `explain_images(predictor, images, *, method, n_steps, ...) -> list[dict]`: the
   endpoint's keys per image (`visualizations`, `attributions`, `explained_labels`).
 - `explain_image(predictor, image, params) -> ImageExplanation`: arrays and PNG bytes.
-- `explain_files(predictor, inputs, out_dir, params)`: PNG + .npy per image and class.
+- `explain_files(predictor, inputs, out_dir, params)`: PNG + .npy per image and class;
+  `explain_model_files(model_ref, source, out_dir, params)` is the CLI's one call.
 - `ExplainParameters` (`.checked()`, `.as_kwargs()`): Azure's xai_parameters, checked.
 - `ExplainError`, `check_explainable(predictor)`, `find_cam_layer(model)`.
 - `render_grid(crop, attributions)`: Azure's 2x2 visualisation.
@@ -37,7 +38,7 @@ from automl.engine.explain._explain import (
     explain_image,
     explain_images,
 )
-from automl.engine.explain._files import INDEX_FILE, explain_files
+from automl.engine.explain._files import INDEX_FILE, explain_files, explain_model_files
 from automl.engine.explain._layers import CamLayer, find_cam_layer
 from automl.engine.explain._visualize import render_grid
 
@@ -53,6 +54,7 @@ __all__ = [
     "ImageExplanation",
     "check_explainable",
     "explain_files",
+    "explain_model_files",
     "explain_image",
     "explain_images",
     "find_cam_layer",

@@ -23,6 +23,29 @@ INDEX_FILE = "explanations.jsonl"
 ProgressCallback = Callable[[int, int], None]
 
 
+def explain_model_files(
+    model_ref: str,
+    source: str,
+    out_dir: str | os.PathLike,
+    params: ExplainParameters,
+    *,
+    device: str = "auto",
+    on_progress: ProgressCallback | None = None,
+) -> list[dict]:
+    """`automl model explain`: load the model a reference names, check it is a classifier,
+    read the images of `source` (an image, a folder, a glob or an MLTable) and explain them
+    into `out_dir`."""
+    from automl.engine.explain._explain import check_explainable
+    from automl.engine.predict import Predictor, read_scoring_inputs
+    from automl.engine.registry import resolve_model_ref
+
+    predictor = Predictor.from_package(resolve_model_ref(model_ref), device=device)
+    check_explainable(predictor)
+    inputs = read_scoring_inputs(source, predictor.task)
+    logger.info("explaining %d image(s) with %s", len(inputs), params.method)
+    return explain_files(predictor, inputs, out_dir, params, on_progress=on_progress)
+
+
 def explain_files(
     predictor: Any,
     inputs: Sequence[Any],

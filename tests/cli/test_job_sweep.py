@@ -87,31 +87,32 @@ def test_sweep_with_real_trials(tmp_path, cli, sampler, policy):
     assert (run_dir / "best_model" / "model.pt").is_file()
 
 
+def start_job_process(job: Path, run_dir: Path, new_session: bool = False) -> subprocess.Popen:
+    """`automl job create` in its own process, as a user's shell would run it."""
+    command = [sys.executable, "-m", "automl.cli.main", "job", "create", "--file", str(job),
+               "--run-dir", str(run_dir)]  # fmt: skip
+    return subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=new_session,
+    )
+
+
+def wait_for(path: Path, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return path.exists()
+
+
 def test_kill_9_then_resume_through_the_cli(tmp_path, cli):
     """The controller dies mid-sweep; `automl job resume` finishes with nothing lost."""
     job = write_job(tmp_path, max_trials=3, epochs=3)
     run_dir = tmp_path / "run"
-    controller = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "automl.cli.main",
-            "job",
-            "create",
-            "--file",
-            str(job),
-            "--run-dir",
-            str(run_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    controller = start_job_process(job, run_dir, new_session=True)
     first_result = run_dir / "trials" / "0" / "result.json"
-    deadline = time.monotonic() + 240
-    while not first_result.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert first_result.exists(), "the first trial never finished"
+    assert wait_for(first_result, 240), "the first trial never finished"
     os.kill(controller.pid, signal.SIGKILL)
     controller.wait()
     finished_before = first_result.read_text()
@@ -129,26 +130,9 @@ def test_cancel_from_another_shell(tmp_path, cli):
     """`automl job cancel` stops a running job: exit code 130, status canceled."""
     job = write_job(tmp_path, max_trials=2, epochs=30)
     run_dir = tmp_path / "run"
-    controller = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "automl.cli.main",
-            "job",
-            "create",
-            "--file",
-            str(job),
-            "--run-dir",
-            str(run_dir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    controller = start_job_process(job, run_dir)
     status = run_dir / "trials" / "0" / "status.json"
-    deadline = time.monotonic() + 120
-    while not status.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert status.exists(), "the first trial never started"
+    assert wait_for(status, 120), "the first trial never started"
     trial_pid = json.loads(status.read_text())["pid"]
     code, out, err = cli(["job", "cancel", str(run_dir)])
     assert code == 0, err
