@@ -40,6 +40,25 @@ def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever `sys.stderr` is when a record is emitted.
+
+    `automl` can run in-process (tests, notebooks, `cli.main.run`) where stderr is swapped
+    and later closed; binding the stream at configure time would then log into a dead file.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # the base class assigns it; always follow sys.stderr
+        pass
+
+
 def configure_logging(debug: bool) -> None:
     """Send the `automl` logger to stderr: rich when stderr is a terminal, plain otherwise."""
     logger = logging.getLogger(LOGGER_NAME)
@@ -54,7 +73,7 @@ def configure_logging(debug: bool) -> None:
         )
         handler.setFormatter(logging.Formatter("%(message)s"))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
     logger.addHandler(handler)
 

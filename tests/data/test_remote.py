@@ -41,7 +41,7 @@ class ImageServer:
         self.root = Path(root)
         self.latency_s = latency_s
         self.drop_rate, self.cut_rate = drop_rate, cut_rate
-        self.rng = random.Random(seed)
+        self.seed = seed
         self.gets: Counter = Counter()
         self.heads: Counter = Counter()
         self.ranges: list[str] = []
@@ -61,9 +61,10 @@ class ImageServer:
         self.server.shutdown()
         self.server.server_close()
 
-    def roll(self, rate: float) -> bool:
-        with self.lock:
-            return self.rng.random() < rate
+    def roll(self, rate: float, *key) -> bool:
+        """A fault decision fixed by (seed, key), not by the order concurrent requests arrive,
+        so a test sees the same faults on every run."""
+        return random.Random(f"{self.seed}:{key}").random() < rate
 
     def _handler(self):
         server = self
@@ -85,10 +86,12 @@ class ImageServer:
                 self.end_headers()
 
             def do_GET(self):
+                name = self.path.split("?")[0]
                 with server.lock:
-                    server.gets[self.path.split("?")[0]] += 1
+                    server.gets[name] += 1
+                    attempt = server.gets[name]
                 time.sleep(server.latency_s)
-                if server.roll(server.drop_rate):
+                if server.roll(server.drop_rate, "drop", name, attempt):
                     self.close_connection = True
                     return  # no response at all: the client sees a dropped connection
                 path = self._file()
@@ -111,7 +114,7 @@ class ImageServer:
                 body = data[start:]
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                if len(body) > 1 and server.roll(server.cut_rate):
+                if len(body) > 1 and server.roll(server.cut_rate, "cut", self.path, start):
                     self.wfile.write(body[: len(body) // 2])
                     self.close_connection = True
                     return
