@@ -4,13 +4,17 @@ Same model (resnet18 from scratch), data (bundled flowers5), epochs, batch size,
 and data workers; both evaluate every epoch. Ours includes everything a user waits for:
 job validation, the data doctor and split, the run directory, the trial process, plots and
 the model package. Goal: ratio <= 1.10.
-Usage: python bench/trial_overhead.py [--epochs 2] [--model resnet18]
+
+Each side runs --repeat times, interleaved (ours, plain, ours, plain, ...), and the ratio is
+of the medians: single runs of a few seconds vary by +-1 s on a shared 2-core machine.
+Usage: python bench/trial_overhead.py [--epochs 2] [--model resnet18] [--repeat 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -174,21 +178,30 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--crop", type=int, default=112)
     parser.add_argument("--model", default="resnet18", help="a torchvision model name")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side (median)")
     args = parser.parse_args()
-    ours, threads = time_job_create(args)
-    # The controller gives a lone trial every core; the plain loop gets the same.
-    args.threads = threads
+    ours_runs, plain_runs = [], []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         manifests, labels = write_manifests(work)
-        plain = time_plain_loop(args, work, manifests, labels)
+        for _ in range(max(1, args.repeat)):
+            seconds, threads = time_job_create(args)
+            ours_runs.append(seconds)
+            # The controller gives a lone trial every core; the plain loop gets the same.
+            args.threads = threads
+            plain_runs.append(time_plain_loop(args, work, manifests, labels))
+    ours, plain = statistics.median(ours_runs), statistics.median(plain_runs)
     print(
         f"model {args.model}, {args.epochs} epochs, crop {args.crop}, threads {threads}, "
-        f"workers {args.workers}"
+        f"workers {args.workers}, {len(ours_runs)} runs each"
     )
-    print(f"plain torch loop:   {plain:.1f} s")
-    print(f"automl job create:  {ours:.1f} s")
+    print(f"plain torch loop:   {plain:.1f} s median ({_runs(plain_runs)})")
+    print(f"automl job create:  {ours:.1f} s median ({_runs(ours_runs)})")
     print(f"ratio:              {ours / plain:.3f}x (goal <= 1.10x)")
+
+
+def _runs(seconds: list[float]) -> str:
+    return ", ".join(f"{s:.1f}" for s in seconds)
 
 
 if __name__ == "__main__":

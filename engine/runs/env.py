@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from automl.engine.utils.files import write_json_atomic
+from automl.engine.utils.gpus import cuda_may_be_present
 
 RECORDED_PACKAGES = (
     "automl-vision",
@@ -34,23 +35,32 @@ def package_versions(names: tuple[str, ...] = RECORDED_PACKAGES) -> dict[str, st
 
 
 def describe_environment() -> dict:
-    import torch
-
-    gpus = []
-    if torch.cuda.is_available():
-        for index in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(index)
-            gpus.append({"index": index, "name": props.name, "memory_mb": props.total_memory >> 20})
+    cuda, gpus = describe_gpus()
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "host": socket.gethostname(),
         "cpu_count": os.cpu_count(),
         "packages": package_versions(),
-        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "cuda": cuda,
         "gpus": gpus,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
+
+
+def describe_gpus() -> tuple[str | None, list[dict]]:
+    """(CUDA version, visible GPUs); torch is imported only where a GPU driver exists."""
+    if not cuda_may_be_present():
+        return None, []
+    import torch
+
+    if not torch.cuda.is_available():
+        return None, []
+    gpus = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        gpus.append({"index": index, "name": props.name, "memory_mb": props.total_memory >> 20})
+    return torch.version.cuda, gpus
 
 
 def write_env_json(path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,29 +43,37 @@ def submit_job(
     on_event: EventCallback | None = None,
 ) -> dict:
     """Validate a job file, record it in a new run directory, prepare data, run it."""
+    with _standby_trial() as standby:
+        job, run_dir = _create_run(job_path, overrides, name, run_dir, runs_root)
+        if on_event is not None:
+            on_event(
+                {
+                    "type": "job_created",
+                    "name": job.name,
+                    "run_dir": str(run_dir),
+                    "task": job.task,
+                    "mode": job.mode,
+                    "primary_metric": job.primary_metric,
+                }
+            )
+        data = _prepare_data(job, run_dir)
+        return _run_controller(
+            job, run_dir, data, on_event, storage_url, gpus, resume=False, standby=standby
+        )
+
+
+def _create_run(job_path, overrides: Sequence[str], name, run_dir, runs_root: Path):
+    """(the validated job, its new run directory holding the job's record)."""
     from automl.engine.config import load_job
 
     job = load_job(job_path, overrides)
     for warning in job.warnings:
         logger.warning(warning)
-    job_name = check_job_name(name or job.name or default_job_name(job.task))
-    job.name = job_name
-    run_dir = create_run_dir(run_dir or runs_root / job_name)
+    job.name = check_job_name(name or job.name or default_job_name(job.task))
+    run_dir = create_run_dir(run_dir or runs_root / job.name)
     _record_job(job, run_dir, overrides)
-    logger.info("job %s: run directory %s", job_name, run_dir)
-    if on_event is not None:
-        on_event(
-            {
-                "type": "job_created",
-                "name": job_name,
-                "run_dir": str(run_dir),
-                "task": job.task,
-                "mode": job.mode,
-                "primary_metric": job.primary_metric,
-            }
-        )
-    data = _prepare_data(job, run_dir)
-    return _run_controller(job, run_dir, data, on_event, storage_url, gpus, resume=False)
+    logger.info("job %s: run directory %s", job.name, run_dir)
+    return job, run_dir
 
 
 def resume_job(
@@ -89,7 +98,10 @@ def resume_job(
     job.name = source["name"]
     data = _load_prepared_data(run_dir)
     storage_url = storage_url or _recorded_storage(source)
-    return _run_controller(job, run_dir, data, on_event, storage_url, gpus, resume=True)
+    with _standby_trial() as standby:
+        return _run_controller(
+            job, run_dir, data, on_event, storage_url, gpus, resume=True, standby=standby
+        )
 
 
 def _recorded_storage(source: dict) -> str | None:
@@ -148,7 +160,26 @@ def _load_prepared_data(run_dir: Path):
     return load_prepared_data(run_dir)
 
 
-def _run_controller(job, run_dir, data, on_event, storage_url, gpus, *, resume: bool) -> dict:
+def _standby_trial():
+    """The first trial's process, started now so its imports (torch: seconds) overlap the
+    job's validation and data preparation; closed unused if the job never gets that far.
+
+    Only where the first slot is known before the job is read: a machine without GPUs,
+    whose one slot (max_concurrent_trials 1, the default) gets every core. Elsewhere the
+    controller starts standbys for the trials after the first.
+    """
+    from automl.engine.sweep.standby import TRIAL_MODULE, StandbyPool, slot_variables
+    from automl.engine.utils.gpus import cuda_may_be_present
+
+    pool = StandbyPool(TRIAL_MODULE)
+    if not cuda_may_be_present():
+        pool.prestart(slot_variables("", os.cpu_count() or 1))
+    return pool
+
+
+def _run_controller(
+    job, run_dir, data, on_event, storage_url, gpus, *, resume: bool, standby=None
+) -> dict:
     from automl.engine.sweep import run_job
 
     if storage_url and not resume:
@@ -160,7 +191,14 @@ def _run_controller(job, run_dir, data, on_event, storage_url, gpus, *, resume: 
     write_controller_pid(run_dir)
     try:
         return run_job(
-            job, run_dir, data, on_event=on_event, storage_url=storage_url, resume=resume, gpus=gpus
+            job,
+            run_dir,
+            data,
+            on_event=on_event,
+            storage_url=storage_url,
+            resume=resume,
+            gpus=gpus,
+            standby=standby,
         )
     finally:
         clear_controller_pid(run_dir)

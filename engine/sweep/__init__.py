@@ -4,7 +4,28 @@
 sweep of a loaded job, and returns the final summary.
 """
 
-from automl.engine.sweep.controller import TRIAL_MODULE, run_job
-from automl.engine.sweep.space import SearchSpace
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automl.engine.sweep.controller import run_job
+    from automl.engine.sweep.space import SearchSpace
+    from automl.engine.sweep.standby import TRIAL_MODULE
 
 __all__ = ["TRIAL_MODULE", "SearchSpace", "run_job"]
+_EXPORTS = {
+    "run_job": "automl.engine.sweep.controller",
+    "SearchSpace": "automl.engine.sweep.space",
+    "TRIAL_MODULE": "automl.engine.sweep.standby",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Exports load on first use: a submodule (the standby trial process) then imports
+    without optuna and the controller."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

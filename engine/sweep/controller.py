@@ -52,6 +52,7 @@ from automl.engine.sweep.pruners import build_pruner, pruner_spec
 from automl.engine.sweep.pruners._base import reported_values
 from automl.engine.sweep.samplers import SweepSampler, build_sampler, normalize_sampling
 from automl.engine.sweep.space import SearchSpace
+from automl.engine.sweep.standby import TRIAL_MODULE, StandbyPool, slot_variables
 from automl.engine.sweep.storage import (
     JOB_ATTR,
     PID_ATTR,
@@ -65,12 +66,18 @@ from automl.engine.sweep.storage import (
     storage_reference,
 )
 from automl.engine.sweep.storage_url import STORAGE_ENV, is_url, redact_url
-from automl.engine.sweep.summary import SummaryWriter, trial_rows, utc_now, write_sweep_plots
+from automl.engine.sweep.summary import (
+    SummaryWriter,
+    prewarm_plotting,
+    trial_rows,
+    utc_now,
+    write_sweep_plots,
+)
 from automl.engine.utils.files import write_json_atomic
+from automl.engine.utils.gpus import cuda_may_be_present
 
 logger = logging.getLogger("automl.sweep")
 
-TRIAL_MODULE = "automl.engine.training.trial"
 POLL_INTERVAL_S = 0.05
 STATUS_POLL_S = 0.25  # how often status.json and the study are read per running trial
 KILL_GRACE_S = 10.0  # SIGTERM -> SIGKILL: time for a trial to save last.pt
@@ -169,6 +176,7 @@ def run_job(
     resolve_parameters: ParameterResolver | None = None,
     poll_interval_s: float = POLL_INTERVAL_S,
     join: bool = False,
+    standby: StandbyPool | None = None,
 ) -> dict:
     """Run a job's trials (single, AutoMode or sweep) and return the final summary dict.
 
@@ -176,7 +184,8 @@ def run_job(
     module name (run with -m) or a path to a .py file. `join`: work on the existing study
     of another controller (a worker) until the job's limits are reached. Raises
     CanceledError after writing the summary when the job is canceled; a failed job returns
-    status "failed".
+    status "failed". `standby`: trial processes already started for `trial_module` (by
+    `submit_job`, while it validated the job); the controller starts its own otherwise.
     """
     resolver = resolve_parameters or _default_resolver()
     visible_gpus = detect_gpus() if gpus is None else list(gpus)
@@ -195,6 +204,7 @@ def run_job(
         trial_module=trial_module,
         poll_interval_s=poll_interval_s,
         join=join,
+        standby=standby,
     )
     with _signals_set(controller.cancel_event):
         return controller.run()
@@ -208,7 +218,7 @@ def _default_resolver() -> ParameterResolver:
 
 def detect_gpus() -> list[int]:
     """The CUDA devices this process sees ([] without CUDA); imports torch only if needed."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", None) == "":
+    if not cuda_may_be_present():
         return []
     try:
         import torch
@@ -341,6 +351,7 @@ class SweepController:
         trial_module: str,
         poll_interval_s: float,
         join: bool = False,
+        standby: StandbyPool | None = None,
     ) -> None:
         self.job, self.run_dir, self.data, self.plan = job, run_dir, data, plan
         self.join = join
@@ -364,6 +375,8 @@ class SweepController:
         self.writer = SummaryWriter(run_dir, self._summary_header())
         self.study = None
         self.sampler: SweepSampler | None = None
+        self.standby = standby or StandbyPool(trial_module)
+        self.standby.max_idle = max(self.standby.max_idle, len(self.slots))
 
     # ---- set-up ---------------------------------------------------------------------
 
@@ -473,6 +486,8 @@ class SweepController:
     def run(self) -> dict:
         """Run until the budget is used, the job times out, fails early or is canceled."""
         self._open()
+        if self.plan.mode != "single":
+            prewarm_plotting()
         self._write_summary("running")
         try:
             while True:
@@ -489,6 +504,8 @@ class SweepController:
         except BaseException:
             self._kill_all_now()
             raise
+        finally:
+            self.standby.close()
         return self._finish()
 
     def _fill_slots(self) -> None:
@@ -503,6 +520,15 @@ class SweepController:
             self._launch(slot, *asked)
             if self.stop_reason is not None:
                 return
+            self._prestart_standby(slot)
+
+    def _prestart_standby(self, slot: TrialSlot) -> None:
+        """While this slot's trial runs, its next one's process imports torch (standby.py)."""
+        single_process = self.plan.n_nodes == 1 and all(s.n_gpus <= 1 for s in self.slots)
+        if not (single_process and self.standby.enabled) or self.sampler.is_exhausted():
+            return
+        if budget_used(self.study) < self.plan.max_trials:
+            self.standby.prestart(slot_variables(slot.cuda_visible_devices, slot.n_threads))
 
     def _ask_within_budget(self):
         """(trial, params) of the next trial, or None when the budget (shared by every
@@ -669,17 +695,14 @@ class SweepController:
             command = torchrun_command(target, slot.n_gpus)
         elif slot.n_gpus > 1:  # distributed: false uses the first GPU of its slot
             devices = devices.split(",")[0]
-        from automl.engine.training.distributed import clean_launcher_env
-
-        env = {**clean_launcher_env(dict(os.environ)), "CUDA_VISIBLE_DEVICES": devices}
-        env.pop(STORAGE_ENV, None)
-        if is_url(self.storage_ref):
-            env[STORAGE_ENV] = self.storage_ref
-        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = str(slot.n_threads)
+        env = self._trial_env(devices, slot)
         log_name = "trial.log" if place is None or place.node_rank == 0 else None
-        log_name = log_name or f"trial.node{place.node_rank}.log"
-        with open(trial_dir / log_name, "ab") as log:
+        log_path = trial_dir / (log_name or f"trial.node{place.node_rank}.log")
+        if command == [sys.executable, *target]:  # one plain process: a standby can run it
+            process = self.standby.hand_over(spec_path, log_path, env)
+            if process is not None:
+                return process
+        with open(log_path, "ab") as log:
             return subprocess.Popen(
                 command,
                 stdout=log,
@@ -688,6 +711,15 @@ class SweepController:
                 env=env,
                 start_new_session=True,  # its own process group: killed as a whole
             )
+
+    def _trial_env(self, devices: str, slot: TrialSlot) -> dict:
+        from automl.engine.training.distributed import clean_launcher_env
+
+        env = {**clean_launcher_env(dict(os.environ)), **slot_variables(devices, slot.n_threads)}
+        env.pop(STORAGE_ENV, None)
+        if is_url(self.storage_ref):
+            env[STORAGE_ENV] = self.storage_ref
+        return env
 
     def _record_unlaunched(self, trial, params: dict, error: str) -> None:
         outcome = {**_interrupted_outcome(error), "interrupted": False, "duration_s": 0.0}
@@ -922,7 +954,8 @@ class SweepController:
         )
         self.study.set_user_attr(STATUS_ATTR, {"status": status, "error": error})
         try:
-            write_sweep_plots(self.run_dir, rows, self.study, self.metric)
+            if self.plan.mode != "single":  # one point charts nothing; its trial has plots
+                write_sweep_plots(self.run_dir, rows, self.study, self.metric)
         except (OSError, ValueError, RuntimeError) as plot_error:  # plots never fail a job
             logger.warning("sweep plots skipped: %s", plot_error)
         best = summary["best_trial"] or {}

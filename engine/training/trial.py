@@ -458,6 +458,19 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK
 
 
+def preload() -> None:
+    """The imports a trial makes after it starts, made ahead by a standby process while it
+    waits for its trial (engine/sweep/standby.py). CUDA stays uninitialised: the trial's
+    GPUs are chosen at hand-over."""
+    import optuna  # noqa: F401  (the study reporter)
+    import torchvision  # noqa: F401  (models, transforms: ~2 s with torch._dynamo)
+
+    from automl.engine.metrics.plots import pyplot
+    from automl.engine.training import study  # noqa: F401
+
+    pyplot()
+
+
 def write_early_failure(spec: dict, message: str) -> None:
     """A failure before the run started (bad spec) still leaves a result.json."""
     trial_dir = spec.get("trial_dir")

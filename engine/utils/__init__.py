@@ -1,1 +1,1 @@
-"""Small shared helpers: registries, atomic file writes."""
+"""Small shared helpers: registries, atomic file writes, GPU presence."""

@@ -36,6 +36,11 @@ def write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
+def preload() -> None:
+    """What a standby process imports ahead, as the real trial's preload() does."""
+    import optuna  # noqa: F401
+
+
 def open_reporter(study_spec: dict | None):
     if not study_spec:
         return None
@@ -70,7 +75,10 @@ def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     trial_dir = Path(spec["trial_dir"])
     started = time.time()
-    write_json(trial_dir / "timing.json", {"pid": os.getpid(), "started": started})
+    # orig_argv: the interpreter's own command line, `-m automl.engine.sweep.standby` when a
+    # standby process ran this trial
+    timing = {"pid": os.getpid(), "started": started, "orig_argv": sys.orig_argv}
+    write_json(trial_dir / "timing.json", timing)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     params = spec["training_parameters"]
     n_epochs = int(params.get("number_of_epochs", 3))
@@ -123,4 +131,8 @@ def main(spec_path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    code = main(sys.argv[1])
+    # Leave like the real trial (trial.exit_now): every file is written and closed.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

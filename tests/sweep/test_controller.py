@@ -48,7 +48,7 @@ def test_single_trial_writes_the_job_record(run, data, tmp_path):
     assert spec["training_parameters"]["learning_rate"] == 0.01 and spec["params"] == {}
     assert spec["device"] == "cpu" and spec["study"]["storage"].endswith("study.journal")
     assert (run_dir / "best_model" / "labels.json").exists()
-    assert (run_dir / "plots" / "optimization_history.png").exists()
+    assert not (run_dir / "plots").exists()  # sweep charts only for sweeps
     assert [e["type"] for e in events][0] == "plan" and events[-1]["type"] == "job_finished"
 
 
@@ -66,6 +66,7 @@ def test_random_sweep_with_bandit_prunes_and_reuses_the_slot(run, data, tmp_path
     assert states[1e-6]["state"] == "pruned" and states[1e-6]["epochs_completed"] == 2
     pruned = states[1e-6]["number"]
     assert not pid_alive(trial_json(tmp_path / "run", pruned, "timing.json")["pid"])
+    assert (tmp_path / "run" / "plots" / "optimization_history.png").exists()
 
 
 def test_pruned_trial_slot_is_reused(run, data, tmp_path, sweep_job):

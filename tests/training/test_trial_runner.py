@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 
@@ -122,6 +123,34 @@ def test_sigterm_cancels_and_saves_last(tmp_path, tiny_flowers, spec_writer, sta
     assert proc.wait(timeout=60) == 130
     assert read_json(spec.parent / "result.json")["state"] == "canceled"
     assert (spec.parent / "checkpoints" / "last.pt").is_file()
+
+
+def test_standby_process_runs_and_cancels_a_real_trial(tmp_path, tiny_flowers, spec_writer):
+    """A trial handed to a standby (engine/sweep/standby.py) behaves as one started fresh:
+    its preload left CUDA alone, its signal handlers work, its log is trial.log."""
+    from automl.engine.sweep.standby import TRIAL_MODULE, StandbyPool, slot_variables
+
+    spec = spec_writer(
+        tmp_path / "trials" / "0",
+        tiny_flowers,
+        params={"number_of_epochs": 50, "training_batch_size": 2},
+    )
+    with StandbyPool(TRIAL_MODULE, enabled=True) as pool:
+        slot = slot_variables("", 1)
+        pool.prestart(slot)
+        proc = pool.hand_over(spec, spec.parent / "trial.log", {**os.environ, **slot})
+        assert proc is not None
+        status = spec.parent / "status.json"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (
+            status.exists() and read_json(status)["step"] > 0
+        ):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+    assert read_json(spec.parent / "result.json")["state"] == "canceled"
+    assert (spec.parent / "checkpoints" / "last.pt").is_file()
+    assert "canceled" in (spec.parent / "trial.log").read_text()
 
 
 def test_failure_exits_1_with_message(tmp_path, tiny_flowers, spec_writer, run_trial_process):
