@@ -241,7 +241,7 @@ def _importances(study) -> dict[str, float]:
     try:
         with warnings.catch_warnings():  # "few trials per regime": expected in small sweeps
             warnings.simplefilter("ignore", UserWarning)
-            # PED-ANOVA: fast, and needs no scikit-learn (Optuna's default fANOVA does)
+            # PED-ANOVA: fast, no scikit-learn (fANOVA, the default before Optuna 5, needs it)
             evaluator = optuna.importance.PedAnovaImportanceEvaluator()
             return optuna.importance.get_param_importances(study, evaluator=evaluator)
     except (RuntimeError, ValueError, ImportError) as error:  # e.g. no parameter varies
