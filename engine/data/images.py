@@ -29,7 +29,9 @@ def load_image_rgb(path: str | os.PathLike) -> Image.Image:
     Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are converted.
     """
     with open_image(path) as image:
-        image = ImageOps.exif_transpose(image)
+        image.load()  # decoded before the file closes
+        # in place: no copy of an upright image (most are), which exif_transpose makes
+        ImageOps.exif_transpose(image, in_place=True)
         return to_rgb(image)
 
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from PIL import Image, ImageStat
+from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale uses.
-_LUMA = torch.tensor([0.299, 0.587, 0.114])
+_LUMA = np.array([0.299, 0.587, 0.114])
 
 
 class ChannelNormalizer:
@@ -30,13 +30,28 @@ class ChannelNormalizer:
 
     def __init__(self, mean, std) -> None:
         std_t = torch.tensor(std)[:, None, None]
+        self.inverse_std = 1.0 / std_t
         self.scale = 1.0 / (255.0 * std_t)
         self.shift = torch.tensor(mean)[:, None, None] / std_t
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
-        array = np.array(image, dtype=np.uint8)  # writable copy: torch refuses read-only memory
-        chw = torch.from_numpy(array).permute(2, 0, 1).contiguous()
-        return chw.float().mul_(self.scale).sub_(self.shift)
+        return _chw_uint8(image).float().mul_(self.scale).sub_(self.shift)
+
+    def with_affine(self, image: Image.Image, matrix: np.ndarray, offset: np.ndarray):
+        """The normalised tensor of `clamp(matrix @ rgb + offset, 0, 1)` (rgb in [0, 1]):
+        colour jitter applied in the float pass normalisation makes anyway, instead of a
+        separate 8-bit pass over the pixels (and without its rounding)."""
+        chw = _chw_uint8(image).float()
+        weights = torch.from_numpy(matrix / 255.0).float()
+        bias = torch.from_numpy(offset).float()[:, None]
+        rgb = torch.addmm(bias, weights, chw.view(3, -1)).clamp_(0.0, 1.0)
+        return rgb.view_as(chw).mul_(self.inverse_std).sub_(self.shift)
+
+
+def _chw_uint8(image: Image.Image) -> torch.Tensor:
+    """The 8-bit pixels as a contiguous CHW tensor (numpy's transposing copy is twice as
+    fast as torch's for a 3-element innermost axis, and leaves a writable array)."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image).transpose(2, 0, 1)))
 
 
 def pil_to_normalized_tensor(image: Image.Image, mean, std) -> torch.Tensor:
@@ -51,81 +66,126 @@ class AffineColorJitter:
     and costs more than decoding the image. All four adjustments are linear in RGB (hue as a
     rotation about the grey axis), so they are composed into one 3x3 matrix plus offset, in
     a random order as torchvision does, and applied in a single pass with one final clamp.
+    The 3x3 algebra is numpy (torch's per-call overhead on tiny tensors cost more than the
+    pixels); the random draws stay torch's, so seeds and worker seeding hold.
     """
 
     def __init__(self, brightness=0.4, contrast=0.4, saturation=0.4, hue=0.4) -> None:
-        self.brightness, self.contrast, self.saturation, self.hue = (
-            brightness,
-            contrast,
-            saturation,
-            hue,
+        self.ranges = (
+            (1 - brightness, 1 + brightness),
+            (1 - contrast, 1 + contrast),
+            (1 - saturation, 1 + saturation),
+            (-hue, hue),
         )
 
     def __call__(self, image: Image.Image) -> Image.Image:
+        """The jittered image (8-bit); training applies `sample_for`'s map in its float
+        pass instead (ChannelNormalizer.with_affine)."""
+        matrix, offset = self.sample_for(image)
+        rows = np.concatenate([matrix, (offset * 255.0)[:, None]], axis=1)
+        return image.convert("RGB", tuple(rows.ravel().tolist()))
+
+    def sample_for(self, image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+        """A random (matrix, offset) on RGB in [0, 1] for this image."""
         # The mean colour of a 1/8 reduced copy: the same to a fraction of a grey level,
         # at a tenth of the cost of a full-resolution pass.
         small = image.reduce(8) if min(image.size) >= 16 else image
-        mean_rgb = torch.tensor(ImageStat.Stat(small).mean) / 255.0
-        matrix, offset = self.sample_affine(mean_rgb)
-        rows = torch.cat([matrix, (offset * 255.0)[:, None]], dim=1)
-        return image.convert("RGB", tuple(rows.flatten().tolist()))
+        mean_rgb = np.asarray(small).reshape(-1, 3).mean(axis=0) / 255.0
+        return self.sample_affine(mean_rgb)
 
-    def sample_affine(self, mean_rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_affine(self, mean_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """A random composition of the four adjustments, given the image's mean colour."""
-        matrix, offset = torch.eye(3), torch.zeros(3)
-        for op in torch.randperm(4).tolist():
-            step, step_offset = self._step(op, matrix @ mean_rgb + offset)
+        order, draws = torch.randperm(4).tolist(), torch.rand(4).tolist()
+        matrix, offset = np.eye(3), np.zeros(3)
+        for op in order:
+            step, step_offset = self.step(op, draws[op], matrix @ mean_rgb + offset)
             matrix, offset = step @ matrix, step @ offset + step_offset
         return matrix, offset
 
-    def _step(self, op: int, mean_rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        zero = torch.zeros(3)
+    def step(self, op: int, u: float, mean_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Adjustment `op` (0 brightness, 1 contrast, 2 saturation, 3 hue) with the uniform
+        draw `u` in [0, 1) mapped onto its range, as (matrix, offset) on RGB in [0, 1]."""
+        low, high = self.ranges[op]
+        factor = low + u * (high - low)
+        zero = np.zeros(3)
         if op == 0:
-            return _uniform(1 - self.brightness, 1 + self.brightness) * torch.eye(3), zero
+            return factor * _EYE, zero
         if op == 1:  # blend with the image's mean grey level
-            factor = _uniform(1 - self.contrast, 1 + self.contrast)
             grey = float(_LUMA @ mean_rgb)
-            return factor * torch.eye(3), torch.full((3,), (1 - factor) * grey)
+            return factor * _EYE, np.full(3, (1 - factor) * grey)
         if op == 2:  # blend with the per-pixel grey image
-            factor = _uniform(1 - self.saturation, 1 + self.saturation)
-            return factor * torch.eye(3) + (1 - factor) * _LUMA.expand(3, 3), zero
-        return _hue_rotation(_uniform(-self.hue, self.hue) * 2 * math.pi), zero
+            return factor * _EYE + (1 - factor) * _GREY_PROJECTION, zero
+        return _hue_rotation(factor * 2 * math.pi), zero
 
 
-def _uniform(low: float, high: float) -> float:
-    return float(torch.empty(1).uniform_(low, high))
+_EYE = np.eye(3)
+_GREY_PROJECTION = np.tile(_LUMA, (3, 1))  # each row: the luma
+_AXIS = np.full(3, 1 / math.sqrt(3))  # the grey axis
+_AXIS_CROSS = np.array(
+    [[0.0, -_AXIS[2], _AXIS[1]], [_AXIS[2], 0.0, -_AXIS[0]], [-_AXIS[1], _AXIS[0], 0.0]]
+)
+_AXIS_OUTER = np.outer(_AXIS, _AXIS)
 
 
-def _hue_rotation(angle: float) -> torch.Tensor:
+def _hue_rotation(angle: float) -> np.ndarray:
     """Rotation by `angle` about the grey axis (1, 1, 1) (Rodrigues' formula)."""
-    axis = torch.full((3,), 1 / math.sqrt(3))
-    cross = torch.tensor(
-        [[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]]
-    )
     return (
-        math.cos(angle) * torch.eye(3)
-        + math.sin(angle) * cross
-        + (1 - math.cos(angle)) * torch.outer(axis, axis)
+        math.cos(angle) * _EYE + math.sin(angle) * _AXIS_CROSS + (1 - math.cos(angle)) * _AXIS_OUTER
     )
+
+
+class RandomResizedCropBox:
+    """torchvision's RandomResizedCrop (area 8-100 %, aspect 3/4-4/3, 10 tries, then a
+    centre crop at the limiting aspect), faster: its random draws are one torch call, and
+    crop and resize are one Pillow call (`resize(box=...)`, no intermediate image)."""
+
+    def __init__(self, size: int, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> None:
+        self.size = size
+        self.scale, self.ratio = scale, ratio
+        self.log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+
+    def params(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """(left, top, width, height) of the crop box."""
+        area = width * height
+        (s_low, s_high), (r_low, r_high) = self.scale, self.log_ratio
+        for u_area, u_ratio, u_top, u_left in torch.rand(10, 4).tolist():
+            target_area = area * (s_low + u_area * (s_high - s_low))
+            aspect = math.exp(r_low + u_ratio * (r_high - r_low))
+            w = int(round(math.sqrt(target_area * aspect)))
+            h = int(round(math.sqrt(target_area / aspect)))
+            if 0 < w <= width and 0 < h <= height:
+                return int(u_left * (width - w + 1)), int(u_top * (height - h + 1)), w, h
+        aspect = width / height
+        if aspect < self.ratio[0]:
+            w, h = width, int(round(width / self.ratio[0]))
+        elif aspect > self.ratio[1]:
+            w, h = int(round(height * self.ratio[1])), height
+        else:
+            w, h = width, height
+        return (width - w) // 2, (height - h) // 2, w, h
+
+    def __call__(self, image: Image.Image) -> Image.Image:
+        left, top, w, h = self.params(*image.size)
+        box = (left, top, left + w, top + h)
+        return image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
 
 
 class ClassificationTrainTransform:
     """RandomResizedCrop, horizontal flip, colour jitter with p=0.5, tensor, normalise."""
 
     def __init__(self, crop_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, p_jitter=0.5):
-        from torchvision import transforms as T
-
-        self.crop = T.RandomResizedCrop(crop_size)
+        self.crop = RandomResizedCropBox(crop_size)
         self.jitter = AffineColorJitter()
         self.p_jitter = p_jitter
         self.normalize = ChannelNormalizer(mean, std)
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         image = self.crop(image)
-        if torch.rand(1).item() < 0.5:
+        flip, jitter = torch.rand(2).tolist()
+        if flip < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        if torch.rand(1).item() < self.p_jitter:
-            image = self.jitter(image)
+        if jitter < self.p_jitter:
+            return self.normalize.with_affine(image, *self.jitter.sample_for(image))
         return self.normalize(image)
 
 
