@@ -59,7 +59,14 @@ def test_health_and_docs_need_no_key(endpoint):
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "secret-key"}]
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "secret-key"},
+        {"Authorization": "bearer  secret-key-but-longer"},
+        {"Authorization": b"Bearer caf\xc3\xa9"},  # not ASCII: still a 401, not a 500
+    ],
 )
 def test_score_without_the_key_is_401(endpoint, headers):
     response = httpx.post(
