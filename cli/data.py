@@ -134,6 +134,12 @@ def convert(
     images: Path | None = typer.Option(None, "--images", help="Folder holding the images."),
     names: Path | None = typer.Option(None, "--names", help="YOLO class names (yaml or txt)."),
     separator: str | None = typer.Option(None, "--separator", help="CSV label separator."),
+    masks: Path | None = typer.Option(
+        None,
+        "--masks",
+        help="VOC instance segmentation: the SegmentationObject folder of object mask PNGs "
+        "(default: found beside the annotations).",
+    ),
     validation_size: float | None = typer.Option(
         None, "--validation-size", help="Also split into train/ and valid/ (e.g. 0.2)."
     ),
@@ -145,7 +151,7 @@ def convert(
     from automl.engine.data.converters import ConvertOptions, convert_dataset
     from automl.engine.data.tasks import check_task
 
-    options = ConvertOptions(images=images, names=names, separator=separator)
+    options = ConvertOptions(images=images, names=names, separator=separator, masks=masks)
     summary = convert_dataset(
         source_format.value,
         source,

@@ -34,6 +34,7 @@ class ConvertOptions:
     images: Path | None = None
     names: Path | None = None
     separator: str | None = None
+    masks: Path | None = None  # VOC: the SegmentationObject folder
 
 
 class Converter(abc.ABC):

@@ -1,4 +1,9 @@
-"""Pascal VOC XML, one file per image (reference §6.3; `difficult` -> isCrowd)."""
+"""Pascal VOC XML, one file per image (reference §6.3; `difficult` -> isCrowd).
+
+Instance segmentation reads VOC's object masks as well: `SegmentationObject/<image>.png`, a
+palette PNG whose pixel value k marks the k-th <object> of the XML (0 background, 255 the
+"void" border, which belongs to no object). Each object's mask becomes polygons.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,8 @@ from automl.engine.data.converters._base import (
     image_size,
     require_exists,
 )
-from automl.engine.data.tasks import DETECTION, MULTILABEL
+from automl.engine.data.masks import mask_to_polygons
+from automl.engine.data.tasks import DETECTION, MULTILABEL, SEGMENTATION
 from automl.engine.errors import DataError
 
 
@@ -25,7 +31,7 @@ from automl.engine.errors import DataError
 class VocConverter(Converter):
     """A folder of VOC XML files (or one file) -> detection records (or multi-label tags)."""
 
-    tasks = (DETECTION, MULTILABEL)
+    tasks = (DETECTION, MULTILABEL, SEGMENTATION)
     default_task = DETECTION
 
     def convert(self, source: Path, task: str, options: ConvertOptions) -> ConversionResult:
@@ -34,12 +40,22 @@ class VocConverter(Converter):
         if not files:
             raise DataError(f"{source}: no .xml files")
         folders = _image_folders(source, options.images)
+        masks = _mask_folder(source, options.masks) if task == SEGMENTATION else None
         result = ConversionResult(task=task, records=[])
         for file in files:
             record = _convert_file(file, folders, result.warnings)
             if task == MULTILABEL:
                 record["label"] = sorted({o["label"] for o in record["label"]})
-            result.records.append(record)
+            if masks is not None:
+                record = _with_masks(record, file, masks, result.warnings)
+            if record is not None:
+                result.records.append(record)
+        if masks is not None and not result.records:
+            raise DataError(
+                f"{masks}: no object mask PNG for any of the {len(files)} XML files",
+                hint="instance segmentation needs VOC's SegmentationObject/<image>.png; "
+                "point --masks at that folder",
+            )
         return result
 
 
@@ -53,6 +69,61 @@ def _image_folders(source: Path, images: Path | None) -> list[Path]:
         return [images]
     folder = source.absolute() if source.is_dir() else source.absolute().parent
     return [folder.parent / "images", folder.parent / "JPEGImages", folder]
+
+
+def _mask_folder(source: Path, given: Path | None) -> Path:
+    if given is not None:
+        return require_exists(given, "VOC object mask folder (SegmentationObject)")
+    folder = source.absolute() if source.is_dir() else source.absolute().parent
+    for candidate in (folder.parent / "SegmentationObject", folder / "SegmentationObject"):
+        if candidate.is_dir():
+            return candidate
+    raise DataError(
+        f"{source}: no SegmentationObject folder beside the annotations",
+        hint="pass the folder of VOC object mask PNGs with --masks",
+    )
+
+
+def _with_masks(record: dict, file: Path, masks: Path, warnings: list[str]) -> dict | None:
+    """The record with each object's polygons, from its VOC object mask PNG (None when the
+    image has no mask: VOC segments only a subset of its images)."""
+    path = masks / (Path(record["image_url"]).stem + ".png")
+    if not path.is_file():
+        warnings.append(f"{file}: no object mask {path.name} in {masks}; image skipped")
+        return None
+    indices = _object_indices(path, file)
+    height, width = indices.shape
+    objects = []
+    # numbered in XML order, as the PNG numbers them (boxes are not needed here)
+    for number, obj in enumerate(ET.parse(file).getroot().iter("object"), start=1):
+        label = (obj.findtext("name") or "").strip()
+        segments = mask_to_polygons(indices == number)
+        if not segments:
+            warnings.append(f"{file}: object {number} ('{label}') has no mask pixels; skipped")
+            continue
+        polygon = [
+            [min(1.0, max(0.0, v / (width if i % 2 == 0 else height))) for i, v in enumerate(seg)]
+            for seg in segments
+        ]
+        objects.append({"label": label, "isCrowd": _difficult(obj), "polygon": polygon})
+    return {**record, "label": objects}
+
+
+def _object_indices(path: Path, file: Path):
+    """The PNG's pixel values (object numbers) as a 2-D array."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            if image.mode not in ("P", "L"):
+                raise DataError(
+                    f"{path}: object masks must be palette or greyscale PNGs (pixel value = "
+                    f"object number in {file.name}), got mode {image.mode}"
+                )
+            return np.asarray(image)
+    except (OSError, UnidentifiedImageError) as exc:
+        raise DataError(f"{path}: cannot read the object mask: {exc}") from None
 
 
 def _convert_file(file: Path, folders: list[Path], warnings: list[str]) -> dict:
@@ -90,5 +161,9 @@ def _object(obj: ET.Element, width: int, height: int, file: Path, warnings) -> d
     except (TypeError, ValueError):
         warnings.append(f"{file}: object '{label}' has no numeric <bndbox>; skipped")
         return None
-    crowd = (obj.findtext("difficult") or "0").strip() not in ("0", "", "false")
+    crowd = _difficult(obj)
     return box_record(label, (xmin / width, ymin / height, xmax / width, ymax / height), crowd)
+
+
+def _difficult(obj: ET.Element) -> bool:
+    return (obj.findtext("difficult") or "0").strip() not in ("0", "", "false")
