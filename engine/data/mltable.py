@@ -135,8 +135,16 @@ def _expand_one(kind: str, value: str, base_dir: str) -> list[str]:
 def _expand_remote(kind: str, url: str) -> list[str]:
     import fsspec
 
+    from automl.engine.data.remote import HTTP_SCHEMES, redact_url, scheme_of
+
     if kind == "file":
         return [url]
+    if scheme_of(url) in HTTP_SCHEMES:
+        raise DataError(
+            f"{kind}: {redact_url(url)}: an HTTP server cannot list a {kind}",
+            hint="name each JSONL file with 'file:' (object storage URLs such as s3://, "
+            "gs:// or abfs:// can use folder: and pattern:)",
+        )
     pattern = url.rstrip("/") + "/**" if kind == "folder" else url
     fs, _, matches = fsspec.get_fs_token_paths(pattern)
     protocol = url.split("://", 1)[0]
@@ -252,11 +260,21 @@ def _file_lines(file: str, spec: TableSpec) -> Iterator[JsonLine]:
 
 def _read_text(file: str, encoding: str) -> str:
     if is_remote(file):
-        import fsspec
-
-        with fsspec.open(file, "r", encoding=encoding) as handle:
-            return handle.read()
+        return _read_remote_text(file, encoding)
     return Path(file).read_text(encoding=encoding)
+
+
+def _read_remote_text(url: str, encoding: str) -> str:
+    """A remote JSONL file, downloaded with retries (http(s) by the standard library, so
+    without aiohttp; other schemes through fsspec)."""
+    import tempfile
+
+    from automl.engine.data.remote import RetryPolicy, download
+
+    with tempfile.TemporaryDirectory(prefix="automl-mltable-") as folder:
+        partial = Path(folder) / "table.jsonl"
+        download(url, partial, RetryPolicy())
+        return partial.read_text(encoding=encoding)
 
 
 def decode_line(line: JsonLine) -> tuple[dict | None, str | None]:

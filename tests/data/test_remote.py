@@ -181,3 +181,43 @@ def test_outage_longer_than_the_bound_fails_with_a_redacted_message(tmp_path):
     assert "SECRET" not in message and "sig=***" in message
     assert "attempts over" in message
     assert 1 < server.gets["/a.jpg"] < 1000
+
+
+def test_mltable_reads_jsonl_over_http_without_aiohttp(tmp_path, monkeypatch):
+    """fsspec's HTTP filesystem needs aiohttp, which we do not install: JSONL files named
+    by URL are downloaded like images (standard library, retries)."""
+    import json
+    import shutil
+
+    from automl.engine.data import read_dataset
+
+    monkeypatch.setitem(__import__("sys").modules, "aiohttp", None)
+    served = tmp_path / "served"
+    sources = image_files(10)
+    for path in sources:
+        target = served / path.relative_to(BUNDLED / "flowers5" / "train")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    with ImageServer(served, drop_rate=0.3, seed=1) as server:
+        rows = [
+            {
+                "image_url": f"{server.base_url}/{p.relative_to(BUNDLED / 'flowers5' / 'train')}",
+                "label": p.parent.name,
+            }
+            for p in sources
+        ]
+        (served / "annotations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        table = tmp_path / "table"
+        table.mkdir()
+        (table / "MLTable").write_text(
+            f"paths:\n  - file: {server.base_url}/annotations.jsonl\n"
+            "transformations:\n  - read_json_lines:\n      invalid_lines: error\n"
+        )
+        records, report = read_dataset(table, "image_classification")
+        assert report.ok, report.problems
+        assert len(records) == 10 and {r["label"] for r in records} == {"daisy"}
+
+        (table / "MLTable").write_text(f"paths:\n  - folder: {server.base_url}/\n")
+        with pytest.raises(DataError, match="cannot list a folder") as error:
+            read_dataset(table, "image_classification")
+        assert "file:" in (error.value.hint or "")
