@@ -373,6 +373,35 @@ class YoloValidation:
         return dict(metrics.values), metrics
 
 
+@torch.no_grad()
+def yolo_validation_loss(trainer, model) -> float | None:
+    """Ultralytics' training loss (box + cls + dfl, + seg for segmentation) on its own
+    validation loader, per batch as its validator computes it while training; our metrics
+    come from our evaluator, this is only the `log_loss` curve. None without a loader."""
+    loader = getattr(trainer, "test_loader", None)
+    if loader is None:
+        return None
+    device = trainer.device
+    was_training = model.training
+    model.eval()
+    total, n_batches = 0.0, 0
+    try:
+        for batch in loader:
+            # the validator's preprocessing (no multi-scale resize: that is training's)
+            batch["img"] = batch["img"].to(device, non_blocking=True).float() / 255
+            for key in ("batch_idx", "cls", "bboxes", "masks"):
+                if key in batch:
+                    batch[key] = batch[key].to(device)
+            _, items = model.loss(batch, model(batch["img"]))
+            # components by name (Ultralytics 8.4+) or as one tensor (before)
+            parts = items.values() if isinstance(items, dict) else [items]
+            total += sum(float(part.sum()) for part in parts)
+            n_batches += 1
+    finally:
+        model.train(was_training)
+    return total / n_batches if n_batches else None
+
+
 def build_validation(spec: dict, settings: YoloTrainingSettings) -> YoloValidation:
     from automl.engine.data.datasets import DetectionDataset, InstanceSegmentationDataset
 
@@ -575,6 +604,13 @@ class YoloTrainer:
         from automl.engine.training._detection import clean_nested
 
         values, metrics = self.validation.evaluate(state.model, data.trainer.device, self.settings)
+        if (
+            str(spec["training_parameters"].get("log_validation_loss", "Enable")).lower()
+            == "enable"
+        ):
+            loss = yolo_validation_loss(data.trainer, state.model)
+            if loss is not None:
+                values["log_loss"] = loss
 
         score = values.get("mean_average_precision", float("nan"))
 

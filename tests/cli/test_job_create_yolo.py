@@ -71,6 +71,7 @@ def test_job_create_trains_yolo(tmp_path, cli, case):
     trial_dir = run_dir / "trials" / "0"
     line = json.loads((trial_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"mean_average_precision", "precision", "recall"} <= set(line["valid"])
+    assert line["valid"]["log_loss"] > 0  # Ultralytics' loss on the validation set
     assert line["train"]["loss"] > 0 and line["epoch"] == 1
     result = json.loads((trial_dir / "result.json").read_text())
     assert result["score"] == line["valid"]["mean_average_precision"]
