@@ -377,6 +377,9 @@ class SweepController:
         self.sampler: SweepSampler | None = None
         self.standby = standby or StandbyPool(trial_module)
         self.standby.max_idle = max(self.standby.max_idle, len(self.slots))
+        self.standby.retain(
+            [slot_variables(slot.cuda_visible_devices, slot.n_threads) for slot in self.slots]
+        )
 
     # ---- set-up ---------------------------------------------------------------------
 

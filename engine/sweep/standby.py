@@ -104,6 +104,14 @@ class StandbyPool:
             return process
         return None
 
+    def retain(self, slots: list[dict[str, str]]) -> None:
+        """Stop the idle standbys started for none of `slots` (sticky variables each): one
+        started before the job was read may not match the slots the job asked for."""
+        wanted = {_signature(variables) for variables in slots}
+        for entry in [entry for entry in self.idle if entry[1] not in wanted]:
+            self.idle.remove(entry)
+            _kill(entry[0])
+
     def close(self) -> None:
         """Stop the standbys nobody took (they hold no trial, so nothing is lost)."""
         for process, _ in self.idle:

@@ -100,6 +100,17 @@ def test_a_standby_takes_only_trials_of_its_slot(tmp_path, target):
         assert process is not None and process.wait(timeout=20) == 0
 
 
+def test_retain_stops_standbys_of_other_slots(tmp_path, target):
+    """A standby started before the job was read (one CPU slot) is stopped once the job
+    asks for two slots with half the threads each."""
+    with StandbyPool(str(target), max_idle=2, enabled=True) as pool:
+        pool.prestart(slot_variables("", 2))
+        pool.prestart(slot_variables("", 1))
+        early = pool.idle[0][0]
+        pool.retain([slot_variables("", 1)])
+        assert len(pool.idle) == 1 and early.poll() is not None
+
+
 def test_close_stops_idle_standbys_and_off_means_none(tmp_path, target, monkeypatch):
     pool = StandbyPool(str(target), max_idle=2, enabled=True)
     pool.prestart(CPU_SLOT)
