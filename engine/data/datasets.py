@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from automl.engine.data.images import load_image_rgb
+from automl.engine.data.images import LazyImage, load_image_rgb
 from automl.engine.data.masks import polygons_to_mask
 from automl.engine.data.streaming import prefetch_remote_images
 
@@ -57,7 +57,11 @@ class ClassificationDataset(Dataset):
         return target
 
     def __getitem__(self, i: int):
-        image = load_image_rgb(self.records[i]["image_url"])
+        location = self.records[i]["image_url"]
+        if getattr(self.transform, "decodes_lazily", False):
+            # the transform decides how large a decode it needs (see LazyImage)
+            return self.transform(LazyImage(location)), self.target(i)
+        image = load_image_rgb(location)
         if self.transform is not None:
             image = self.transform(image)
         return image, self.target(i)

@@ -35,6 +35,32 @@ def load_image_rgb(path: str | os.PathLike) -> Image.Image:
         return to_rgb(image)
 
 
+class LazyImage:
+    """An image opened but not decoded yet, for transforms that know how large a decode
+    they need before decoding (the training crop, the validation resize).
+
+    `size` is the upright (EXIF-oriented) size, read from the header. `decode(min_size)`
+    returns what `load_image_rgb` does, except that a JPEG is decoded at the smallest scale
+    of 1/1, 1/2, 1/4 or 1/8 still at least `min_size` (upright): libjpeg scales during the
+    inverse DCT, so a camera photo cut to a 224 px crop skips most of its decoding.
+    """
+
+    def __init__(self, location: str | os.PathLike) -> None:
+        self.location = str(location)
+        self._image = open_image(location)
+        self.size = oriented_size(self._image)
+        self._swapped = self.size != self._image.size
+
+    def decode(self, min_size: tuple[float, float] | None = None) -> Image.Image:
+        with self._image as image:
+            if min_size is not None and image.format == "JPEG":
+                width, height = (max(1, int(value)) for value in min_size)
+                image.draft(None, (height, width) if self._swapped else (width, height))
+            image.load()  # decoded before the file closes
+            ImageOps.exif_transpose(image, in_place=True)
+            return to_rgb(image)
+
+
 def oriented_size(image: Image.Image) -> tuple[int, int]:
     """(width, height) after EXIF orientation, read from the header without decoding."""
     width, height = image.size

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from automl.engine.data.images import LazyImage
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
@@ -164,14 +166,22 @@ class RandomResizedCropBox:
             w, h = width, height
         return (width - w) // 2, (height - h) // 2, w, h
 
-    def __call__(self, image: Image.Image) -> Image.Image:
-        left, top, w, h = self.params(*image.size)
-        box = (left, top, left + w, top + h)
+    def __call__(self, image: Image.Image | LazyImage) -> Image.Image:
+        width, height = image.size
+        left, top, w, h = self.params(width, height)
+        if isinstance(image, LazyImage):
+            # decode no larger than this crop needs: the box keeps >= `size` pixels a side
+            need = (math.ceil(self.size * width / w), math.ceil(self.size * height / h))
+            image = image.decode(min_size=need)
+        sx, sy = image.width / width, image.height / height  # 1 unless decoded smaller
+        box = (left * sx, top * sy, (left + w) * sx, (top + h) * sy)
         return image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
 
 
 class ClassificationTrainTransform:
     """RandomResizedCrop, horizontal flip, colour jitter with p=0.5, tensor, normalise."""
+
+    decodes_lazily = True  # takes a LazyImage: the crop decides how much to decode
 
     def __init__(self, crop_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, p_jitter=0.5):
         self.crop = RandomResizedCropBox(crop_size)
@@ -179,7 +189,7 @@ class ClassificationTrainTransform:
         self.p_jitter = p_jitter
         self.normalize = ChannelNormalizer(mean, std)
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
+    def __call__(self, image: Image.Image | LazyImage) -> torch.Tensor:
         image = self.crop(image)
         flip, jitter = torch.rand(2).tolist()
         if flip < 0.5:
@@ -192,14 +202,21 @@ class ClassificationTrainTransform:
 class ClassificationValidTransform:
     """Resize the shorter side, centre-crop, tensor, normalise (validation and inference)."""
 
+    decodes_lazily = True  # takes a LazyImage: decoded no larger than the resize needs
+
     def __init__(self, resize_size: int, crop_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD):
         from torchvision import transforms as T
 
+        self.resize_size = resize_size
         self.resize = T.Resize(resize_size)
         self.center_crop = T.CenterCrop(crop_size)
         self.normalize = ChannelNormalizer(mean, std)
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
+    def __call__(self, image: Image.Image | LazyImage) -> torch.Tensor:
+        if isinstance(image, LazyImage):
+            width, height = image.size
+            scale = self.resize_size / min(width, height)  # the shorter side keeps resize px
+            image = image.decode(min_size=(math.ceil(width * scale), math.ceil(height * scale)))
         image = self.center_crop(self.resize(image))
         return self.normalize(image)
 

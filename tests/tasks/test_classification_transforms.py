@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,66 @@ def test_train_and_valid_transforms_shapes_and_reference(photo):
     )(photo)
     assert torch.allclose(valid, expected, atol=1e-5)
     assert math.isfinite(float(train.abs().max()))
+
+
+# ---- decoding no more than the crop needs (LazyImage) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def camera_photo(tmp_path_factory, photo) -> Path:
+    """A camera-sized JPEG stand-in: the real photo upscaled 8x (q90), rotated in EXIF."""
+    path = tmp_path_factory.mktemp("camera") / "big.jpg"
+    big = photo.resize((photo.width * 8, photo.height * 8), Image.Resampling.BICUBIC)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: shown rotated by 90 degrees
+    big.transpose(Image.Transpose.ROTATE_90).save(path, quality=90, exif=exif)
+    return path
+
+
+def test_lazy_image_knows_its_upright_size_and_decodes_as_load_image(camera_photo):
+    from automl.engine.data.images import LazyImage, load_image_rgb
+
+    full = load_image_rgb(camera_photo)
+    lazy = LazyImage(camera_photo)
+    assert lazy.size == full.size
+    assert np.array_equal(np.asarray(lazy.decode()), np.asarray(full))
+    small = LazyImage(camera_photo).decode(min_size=(300, 200))
+    assert small.size[0] >= 300 and small.size[1] >= 200
+    assert small.size[0] < full.size[0] // 2  # decoded at 1/4 (or 1/8) scale, upright
+
+
+def test_train_crop_from_a_reduced_decode_matches_the_full_decode(camera_photo):
+    from automl.engine.data.images import LazyImage, load_image_rgb
+
+    transform = build_train_transform(96)
+    full = load_image_rgb(camera_photo)
+    for seed in range(5):
+        torch.manual_seed(seed)
+        lazy = transform(LazyImage(camera_photo))
+        torch.manual_seed(seed)
+        eager = transform(full)
+        assert lazy.shape == eager.shape == (3, 96, 96)
+        # same box, same jitter; only the decoding scale differs (normalised units)
+        assert float((lazy - eager).abs().mean()) < 0.1
+
+
+def test_valid_transform_from_a_reduced_decode_matches_the_full_decode(camera_photo, photo):
+    from automl.engine.data.images import LazyImage, load_image_rgb
+
+    transform = build_valid_transform(72, 64)
+    lazy = transform(LazyImage(camera_photo))
+    eager = transform(load_image_rgb(camera_photo))
+    assert lazy.shape == (3, 64, 64) and float((lazy - eager).abs().mean()) < 0.05
+
+
+def test_small_images_decode_in_full_and_give_identical_tensors(tmp_path, photo):
+    from automl.engine.data.images import LazyImage
+
+    path = tmp_path / "small.jpg"
+    photo.save(path, quality=95)
+    transform = build_train_transform(64)
+    torch.manual_seed(1)
+    lazy = transform(LazyImage(path))
+    torch.manual_seed(1)
+    eager = transform(Image.open(path).convert("RGB"))
+    assert torch.equal(lazy, eager)
