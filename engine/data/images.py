@@ -45,11 +45,16 @@ class LazyImage:
     inverse DCT, so a camera photo cut to a 224 px crop skips most of its decoding.
     """
 
-    def __init__(self, location: str | os.PathLike) -> None:
+    def __init__(self, location: str | os.PathLike, *, _image: Image.Image | None = None) -> None:
         self.location = str(location)
-        self._image = open_image(location)
+        self._image = _image if _image is not None else open_image(location)
         self.size = oriented_size(self._image)
         self._swapped = self.size != self._image.size
+
+    @classmethod
+    def from_bytes(cls, data: bytes, name: str = "<bytes>") -> LazyImage:
+        """An encoded image held in memory (a request body, a downloaded file)."""
+        return cls(name, _image=Image.open(io.BytesIO(data)))
 
     def decode(self, min_size: tuple[float, float] | None = None) -> Image.Image:
         with self._image as image:

@@ -58,6 +58,12 @@ class TaskPredictor(ABC):
     def predict_batch(self, images: list[Image.Image]) -> list[dict]:
         """Azure response objects (reference §7.2), one per image."""
 
+    def decode_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """The smallest size a width x height image may be decoded at without changing the
+        prediction (JPEGs then decode at 1/2-1/8 scale); None: decode in full (boxes and
+        masks are reported on the full image)."""
+        return None
+
     def onnx_program(
         self, *, batch_size: int = 1, dynamic_batch: bool = False, normalization: bool = False
     ) -> OnnxProgram:

@@ -30,6 +30,9 @@ class ClassificationPredictor(TaskPredictor):
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor:
         return torch.stack([self.transform(image) for image in images])
 
+    def decode_size(self, width: int, height: int) -> tuple[int, int]:
+        return self.transform.decode_size(width, height)
+
     @torch.inference_mode()
     def forward(self, batch: torch.Tensor) -> torch.Tensor:
         """Logits of a preprocessed batch, as float32 on the CPU."""

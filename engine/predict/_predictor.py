@@ -73,6 +73,11 @@ class Predictor:
     def device(self) -> torch.device:
         return self.task_predictor.device
 
+    def decode_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """The smallest decode of a width x height image that predicts the same (None:
+        in full); see TaskPredictor.decode_size."""
+        return self.task_predictor.decode_size(width, height)
+
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor | list[torch.Tensor]:
         """The model input for `images` (the task's validation preprocessing)."""
         return self.task_predictor.preprocess(images)

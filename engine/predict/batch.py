@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from automl.engine.data.images import load_image_rgb
+from automl.engine.data.images import LazyImage
 from automl.engine.predict._base import PredictError
 from automl.engine.predict._predictor import Predictor
 
@@ -111,7 +111,8 @@ def _score_chunk(predictor: Predictor, chunk: list[ScoringInput]) -> list[dict]:
     images, errors = [], {}
     for index, item in enumerate(chunk):
         try:
-            images.append(load_image_rgb(item.path))
+            image = LazyImage(item.path)  # decoded no larger than the model needs
+            images.append(image.decode(min_size=predictor.decode_size(*image.size)))
         except (OSError, ValueError) as exc:
             logger.warning("%s: cannot read the image (%s); skipped", item.path, exc)
             errors[index] = f"cannot read the image: {exc}"

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
+from collections.abc import Callable
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
-from automl.engine.data.images import to_rgb
+from automl.engine.data.images import LazyImage
 from automl.engine.predict._base import PredictError
+
+# (width, height) of an image -> the smallest (width, height) its prediction needs, or None
+DecodeFit = Callable[[int, int], "tuple[int, int] | None"]
 
 
 class InputError(PredictError):
@@ -30,12 +33,14 @@ def decode_base64(text: str, where: str = "image") -> bytes:
         ) from None
 
 
-def open_image_bytes(data: bytes, where: str = "image") -> Image.Image:
-    """Decode image bytes into 8-bit RGB with EXIF orientation applied."""
+def open_image_bytes(
+    data: bytes, where: str = "image", fit: DecodeFit | None = None
+) -> Image.Image:
+    """Decode image bytes into 8-bit RGB with EXIF orientation applied; `fit(width, height)`
+    may name the smallest size the caller needs (JPEGs then decode at reduced scale)."""
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            return to_rgb(ImageOps.exif_transpose(image))
+        image = LazyImage.from_bytes(data, where)
+        return image.decode(min_size=fit(*image.size) if fit is not None else None)
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(
             f"{where}: the bytes are not an image Pillow can read ({type(exc).__name__})",
@@ -43,16 +48,18 @@ def open_image_bytes(data: bytes, where: str = "image") -> Image.Image:
         ) from None
 
 
-def image_from_value(value: str | bytes | bytearray, where: str = "image") -> Image.Image:
-    """A request value: raw bytes, or base64 text."""
+def image_from_value(
+    value: str | bytes | bytearray, where: str = "image", fit: DecodeFit | None = None
+) -> Image.Image:
+    """A request value: raw bytes, or base64 text (`fit`: see open_image_bytes)."""
     if isinstance(value, bytes | bytearray):
-        return open_image_bytes(bytes(value), where)
+        return open_image_bytes(bytes(value), where, fit)
     if not isinstance(value, str):
         raise InputError(
             f"{where}: expected base64 text, got {type(value).__name__}",
             hint="each item of input_data.data is a base64 string (or a JSON string)",
         )
-    return open_image_bytes(decode_base64(value, where), where)
+    return open_image_bytes(decode_base64(value, where), where, fit)
 
 
 def parse_data_item(value: object, where: str = "image") -> tuple[str | bytes, dict | None]:

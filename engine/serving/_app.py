@@ -146,7 +146,8 @@ def _add_routes(
             body = await read_body(request, limit)
             items = parse_score_request(body)
             loop = asyncio.get_running_loop()
-            images = await loop.run_in_executor(decoder, decode_items, items)
+            fit = predictor.decode_size
+            images = await loop.run_in_executor(decoder, decode_items, items, fit)
             results = await worker.predict(images)
             await _explain(predictor, items, images, results)
         except RequestError as exc:

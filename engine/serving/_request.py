@@ -89,12 +89,14 @@ def _xai_keywords(options: dict, where: str) -> dict:
     return {**XAI_DEFAULTS, **{XAI_PARAMETERS[k]: v for k, v in parameters.items()}}
 
 
-def decode_items(items: list[ScoreItem]) -> list:
-    """PIL images of the items (run in a worker thread: decoding is CPU work)."""
+def decode_items(items: list[ScoreItem], fit=None) -> list:
+    """PIL images of the items (run in a worker thread: decoding is CPU work). `fit`: the
+    predictor's decode_size; items asking for explanations decode in full (the
+    visualisations are drawn on the image)."""
     images = []
     for item in items:
         try:
-            images.append(image_from_value(item.value, item.where))
+            images.append(image_from_value(item.value, item.where, None if item.explain else fit))
         except InputError as exc:
             raise RequestError(str(exc)) from None
     return images

@@ -214,11 +214,15 @@ class ClassificationValidTransform:
 
     def __call__(self, image: Image.Image | LazyImage) -> torch.Tensor:
         if isinstance(image, LazyImage):
-            width, height = image.size
-            scale = self.resize_size / min(width, height)  # the shorter side keeps resize px
-            image = image.decode(min_size=(math.ceil(width * scale), math.ceil(height * scale)))
+            image = image.decode(min_size=self.decode_size(*image.size))
         image = self.center_crop(self.resize(image))
         return self.normalize(image)
+
+    def decode_size(self, width: int, height: int) -> tuple[int, int]:
+        """The smallest decode of a width x height image that loses nothing here: its
+        shorter side keeps `resize_size` pixels."""
+        scale = self.resize_size / min(width, height)
+        return math.ceil(width * scale), math.ceil(height * scale)
 
 
 def build_train_transform(

@@ -116,6 +116,7 @@ def test_detection_models_answer_explainability_with_a_400(client_for, flower_im
         meta={"model_name": "fasterrcnn_resnet18_fpn"},
         batch_size=4,
         predict=lambda images, batch_size=None: [{"boxes": []} for _ in images],
+        decode_size=lambda width, height: None,
     )
     client = client_for(detector)
     response = client.post("/score", json=score_request(xai_item(flower_image)))

@@ -32,9 +32,24 @@ def request(*items) -> dict:
 
 
 def expected(predictor, files):
+    """The in-process predictor on the files, decoded as the endpoint decodes requests (a
+    JPEG no larger than the model input needs)."""
+    from automl.engine.predict.inputs import open_image_bytes
+
+    fit = predictor.decode_size
+    return predictor.predict([open_image_bytes(f.read_bytes(), fit=fit) for f in files])
+
+
+def test_reduced_decoding_predicts_as_the_full_decode(classification_predictor):
+    """Decoding at 1/2-1/8 scale before the validation resize changes the probabilities
+    by a rounding's worth, never the answer."""
     from automl.engine.data.images import load_image_rgb
 
-    return predictor.predict([load_image_rgb(f) for f in files])
+    files = image_files(10)
+    full = classification_predictor.predict([load_image_rgb(f) for f in files])
+    reduced = expected(classification_predictor, files)
+    for a, b in zip(full, reduced, strict=True):
+        assert max(abs(x - y) for x, y in zip(a["probs"], b["probs"], strict=True)) < 0.02
 
 
 def test_score_answers_azure_responses(endpoint, classification_predictor):
