@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from automl.engine.errors import AutomlError
 from automl.engine.predict import InputError, image_from_value, parse_data_item
+from automl.engine.predict.inputs import DecodeFit
 
 XAI_PARAMETERS = {  # Azure's xai_parameters name -> explain_images keyword
     "xai_algorithm": "method",
@@ -89,7 +90,7 @@ def _xai_keywords(options: dict, where: str) -> dict:
     return {**XAI_DEFAULTS, **{XAI_PARAMETERS[k]: v for k, v in parameters.items()}}
 
 
-def decode_items(items: list[ScoreItem], fit=None) -> list:
+def decode_items(items: list[ScoreItem], fit: DecodeFit | None = None) -> list:
     """PIL images of the items (run in a worker thread: decoding is CPU work). `fit`: the
     predictor's decode_size; items asking for explanations decode in full (the
     visualisations are drawn on the image)."""
