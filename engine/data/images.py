@@ -28,11 +28,7 @@ def load_image_rgb(path: str | os.PathLike) -> Image.Image:
 
     Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are converted.
     """
-    with open_image(path) as image:
-        image.load()  # decoded before the file closes
-        # in place: no copy of an upright image (most are), which exif_transpose makes
-        ImageOps.exif_transpose(image, in_place=True)
-        return to_rgb(image)
+    return LazyImage(path).decode()
 
 
 class LazyImage:
@@ -62,6 +58,7 @@ class LazyImage:
                 width, height = (max(1, int(value)) for value in min_size)
                 image.draft(None, (height, width) if self._swapped else (width, height))
             image.load()  # decoded before the file closes
+            # in place: no copy of an upright image (most are), which exif_transpose makes
             ImageOps.exif_transpose(image, in_place=True)
             return to_rgb(image)
 

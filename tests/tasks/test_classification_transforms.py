@@ -139,10 +139,12 @@ def camera_photo(tmp_path_factory, photo) -> Path:
     return path
 
 
-def test_lazy_image_knows_its_upright_size_and_decodes_as_load_image(camera_photo):
-    from automl.engine.data.images import LazyImage, load_image_rgb
+def test_lazy_image_knows_its_upright_size_and_decodes_in_full_by_default(camera_photo):
+    from PIL import ImageOps
 
-    full = load_image_rgb(camera_photo)
+    from automl.engine.data.images import LazyImage
+
+    full = ImageOps.exif_transpose(Image.open(camera_photo)).convert("RGB")  # the reference
     lazy = LazyImage(camera_photo)
     assert lazy.size == full.size
     assert np.array_equal(np.asarray(lazy.decode()), np.asarray(full))
