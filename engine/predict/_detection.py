@@ -31,6 +31,16 @@ from automl.engine.tasks.tiling import parse_tile_grid, predict_tiled
 logger = logging.getLogger("automl.predict")
 
 
+def tiling_settings(settings: dict) -> tuple:
+    """(tile grid or None, overlap ratio, NMS threshold of merged tiles) of a package."""
+    grid = settings.get("tile_grid_size")
+    return (
+        parse_tile_grid(grid) if grid else None,
+        float(settings.get("tile_overlap_ratio", 0.25)),
+        float(settings.get("tile_predictions_nms_thresh", 0.25)),
+    )
+
+
 @TASK_PREDICTORS.register(DETECTION_TASK)
 class DetectionPredictor(TaskPredictor):
     """Boxes `{"box": {topX, topY, bottomX, bottomY}, "label", "score"}` per image."""
@@ -39,10 +49,7 @@ class DetectionPredictor(TaskPredictor):
         super().__init__(model, meta, settings, device)
         apply_inference_settings(self.model, settings)
         self.score_threshold = float(settings["box_score_thresh"])
-        grid = settings.get("tile_grid_size")
-        self.tile_grid = parse_tile_grid(grid) if grid else None
-        self.tile_overlap = float(settings.get("tile_overlap_ratio", 0.25))
-        self.tile_nms = float(settings.get("tile_predictions_nms_thresh", 0.25))
+        self.tile_grid, self.tile_overlap, self.tile_nms = tiling_settings(settings)
 
     def preprocess(self, images: list[Image.Image]) -> list[torch.Tensor]:
         return preprocess_images(images)

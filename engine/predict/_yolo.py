@@ -24,9 +24,9 @@ from torch import nn
 
 from automl.engine.models._yolo import SEGMENTATION_TASK, import_ultralytics
 from automl.engine.predict._base import OnnxProgram, TaskPredictor
-from automl.engine.predict._detection import DetectionPredictor
+from automl.engine.predict._detection import DetectionPredictor, tiling_settings
 from automl.engine.tasks.detection import preprocess_images
-from automl.engine.tasks.tiling import parse_tile_grid, predict_tiled
+from automl.engine.tasks.tiling import predict_tiled
 
 PAD_VALUE = 114 / 255
 
@@ -87,10 +87,7 @@ class YoloDetectionPredictor(DetectionPredictor):
         self.score_threshold = float(settings["box_score_thresh"])
         self.nms_threshold = float(settings["nms_iou_thresh"])
         self.max_det = int(settings.get("max_det", 300))
-        grid = settings.get("tile_grid_size")
-        self.tile_grid = parse_tile_grid(grid) if grid else None
-        self.tile_overlap = float(settings.get("tile_overlap_ratio", 0.25))
-        self.tile_nms = float(settings.get("tile_predictions_nms_thresh", 0.25))
+        self.tile_grid, self.tile_overlap, self.tile_nms = tiling_settings(settings)
 
     def preprocess(self, images: list[Image.Image]) -> list[torch.Tensor]:
         return preprocess_images(images)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -168,12 +167,17 @@ def _standby_trial():
     whose one slot (max_concurrent_trials 1, the default) gets every core. Elsewhere the
     controller starts standbys for the trials after the first.
     """
-    from automl.engine.sweep.standby import TRIAL_MODULE, StandbyPool, slot_variables
+    from automl.engine.sweep.standby import (
+        TRIAL_MODULE,
+        StandbyPool,
+        cpu_threads_per_slot,
+        slot_variables,
+    )
     from automl.engine.utils.gpus import cuda_may_be_present
 
     pool = StandbyPool(TRIAL_MODULE)
     if not cuda_may_be_present():
-        pool.prestart(slot_variables("", os.cpu_count() or 1))
+        pool.prestart(slot_variables("", cpu_threads_per_slot(1)))
     return pool
 
 

@@ -52,7 +52,12 @@ from automl.engine.sweep.pruners import build_pruner, pruner_spec
 from automl.engine.sweep.pruners._base import reported_values
 from automl.engine.sweep.samplers import SweepSampler, build_sampler, normalize_sampling
 from automl.engine.sweep.space import SearchSpace
-from automl.engine.sweep.standby import TRIAL_MODULE, StandbyPool, slot_variables
+from automl.engine.sweep.standby import (
+    TRIAL_MODULE,
+    StandbyPool,
+    cpu_threads_per_slot,
+    slot_variables,
+)
 from automl.engine.sweep.storage import (
     JOB_ATTR,
     PID_ATTR,
@@ -130,6 +135,11 @@ class TrialSlot:
     @property
     def n_gpus(self) -> int:
         return len(self.cuda_visible_devices.split(",")) if self.cuda_visible_devices else 0
+
+    @property
+    def sticky_variables(self) -> dict[str, str]:
+        """What a standby process for this slot must be started with (standby.py)."""
+        return slot_variables(self.cuda_visible_devices, self.n_threads)
 
 
 @dataclass
@@ -318,7 +328,7 @@ def _gpu_memory_gb(index: int) -> float | None:
 def make_slots(n_slots: int, gpus: list[int]) -> list[TrialSlot]:
     """One slot per concurrent trial: the GPUs split evenly between slots (round-robin when
     there are fewer GPUs than slots), else the CPU cores split evenly."""
-    n_threads = max(1, (os.cpu_count() or 1) // n_slots)
+    n_threads = cpu_threads_per_slot(n_slots)
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     # Indices are what this process sees; the child needs the parent's own device names.
     names = visible.split(",") if visible else [str(gpu) for gpu in gpus]
@@ -377,9 +387,10 @@ class SweepController:
         self.sampler: SweepSampler | None = None
         self.standby = standby or StandbyPool(trial_module)
         self.standby.max_idle = max(self.standby.max_idle, len(self.slots))
-        self.standby.retain(
-            [slot_variables(slot.cuda_visible_devices, slot.n_threads) for slot in self.slots]
-        )
+        # standbys run plain single-process trials: not torchrun ranks, not group nodes
+        self.standby_fits = plan.n_nodes == 1 and all(s.n_gpus <= 1 for s in self.slots)
+        self.standby.retain([s.sticky_variables for s in self.slots] if self.standby_fits else [])
+        self.draws_sweep_charts = plan.mode != "single"  # one point charts nothing
 
     # ---- set-up ---------------------------------------------------------------------
 
@@ -489,7 +500,7 @@ class SweepController:
     def run(self) -> dict:
         """Run until the budget is used, the job times out, fails early or is canceled."""
         self._open()
-        if self.plan.mode != "single":
+        if self.draws_sweep_charts:
             prewarm_plotting()
         self._write_summary("running")
         try:
@@ -527,11 +538,10 @@ class SweepController:
 
     def _prestart_standby(self, slot: TrialSlot) -> None:
         """While this slot's trial runs, its next one's process imports torch (standby.py)."""
-        single_process = self.plan.n_nodes == 1 and all(s.n_gpus <= 1 for s in self.slots)
-        if not (single_process and self.standby.enabled) or self.sampler.is_exhausted():
+        if not (self.standby_fits and self.standby.enabled) or self.sampler.is_exhausted():
             return
         if budget_used(self.study) < self.plan.max_trials:
-            self.standby.prestart(slot_variables(slot.cuda_visible_devices, slot.n_threads))
+            self.standby.prestart(slot.sticky_variables)
 
     def _ask_within_budget(self):
         """(trial, params) of the next trial, or None when the budget (shared by every
@@ -957,7 +967,7 @@ class SweepController:
         )
         self.study.set_user_attr(STATUS_ATTR, {"status": status, "error": error})
         try:
-            if self.plan.mode != "single":  # one point charts nothing; its trial has plots
+            if self.draws_sweep_charts:  # a single trial has its own plots
                 write_sweep_plots(self.run_dir, rows, self.study, self.metric)
         except (OSError, ValueError, RuntimeError) as plot_error:  # plots never fail a job
             logger.warning("sweep plots skipped: %s", plot_error)

@@ -42,6 +42,11 @@ TRIAL_MODULE = "automl.engine.training.trial"  # what `automl job create` runs p
 STICKY_VARIABLES = ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def cpu_threads_per_slot(n_slots: int) -> int:
+    """The CPU threads each of `n_slots` concurrent trials gets (the cores split evenly)."""
+    return max(1, (os.cpu_count() or 1) // n_slots)
+
+
 def slot_variables(devices: str, n_threads: int) -> dict[str, str]:
     """The sticky variables of a trial slot: its GPUs ("" for CPU) and its CPU threads."""
     return {

@@ -21,6 +21,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.engine.metrics.plots import pyplot
 from automl.engine.sweep.samplers import PARAMS_ATTR
 from automl.engine.sweep.storage import OUTCOME_ATTR
 from automl.engine.utils.files import write_json_atomic, write_text_atomic
@@ -177,22 +178,13 @@ def prewarm_plotting() -> threading.Thread:
         try:
             import optuna.importance  # noqa: F401
 
-            _pyplot()
+            pyplot()
         except Exception as error:  # the plots themselves report it, or fall back
             logger.debug("matplotlib preload failed: %s", error)
 
     thread = threading.Thread(target=load, name="automl-plot-preload", daemon=True)
     thread.start()
     return thread
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def write_sweep_plots(run_dir: Path, rows: list[dict], study, metric_name: str) -> list[Path]:
@@ -209,7 +201,7 @@ def write_sweep_plots(run_dir: Path, rows: list[dict], study, metric_name: str) 
 
 
 def _plot_history(path: Path, rows: list[dict], metric_name: str) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
 
     figure, axes = plt.subplots(figsize=(7, 4))
     for state, marker in (("complete", "o"), ("pruned", "x")):
@@ -250,7 +242,7 @@ def _importances(study) -> dict[str, float]:
 
 
 def _plot_importances(path: Path, importances: dict[str, float]) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
 
     names = list(importances)[::-1]
     figure, axes = plt.subplots(figsize=(7, 0.5 * len(names) + 1.5))

@@ -43,11 +43,12 @@ class VocConverter(Converter):
         masks = _mask_folder(source, options.masks) if task == SEGMENTATION else None
         result = ConversionResult(task=task, records=[])
         for file in files:
-            record = _convert_file(file, folders, result.warnings)
+            root = _parse(file)
+            record = _convert_file(file, root, folders, result.warnings)
             if task == MULTILABEL:
                 record["label"] = sorted({o["label"] for o in record["label"]})
             if masks is not None:
-                record = _with_masks(record, file, masks, result.warnings)
+                record = _with_masks(record, file, root, masks, result.warnings)
             if record is not None:
                 result.records.append(record)
         if masks is not None and not result.records:
@@ -84,7 +85,9 @@ def _mask_folder(source: Path, given: Path | None) -> Path:
     )
 
 
-def _with_masks(record: dict, file: Path, masks: Path, warnings: list[str]) -> dict | None:
+def _with_masks(
+    record: dict, file: Path, root: ET.Element, masks: Path, warnings: list[str]
+) -> dict | None:
     """The record with each object's polygons, from its VOC object mask PNG (None when the
     image has no mask: VOC segments only a subset of its images)."""
     path = masks / (Path(record["image_url"]).stem + ".png")
@@ -95,7 +98,7 @@ def _with_masks(record: dict, file: Path, masks: Path, warnings: list[str]) -> d
     height, width = indices.shape
     objects = []
     # numbered in XML order, as the PNG numbers them (boxes are not needed here)
-    for number, obj in enumerate(ET.parse(file).getroot().iter("object"), start=1):
+    for number, obj in enumerate(root.iter("object"), start=1):
         label = (obj.findtext("name") or "").strip()
         segments = mask_to_polygons(indices == number)
         if not segments:
@@ -126,11 +129,14 @@ def _object_indices(path: Path, file: Path):
         raise DataError(f"{path}: cannot read the object mask: {exc}") from None
 
 
-def _convert_file(file: Path, folders: list[Path], warnings: list[str]) -> dict:
+def _parse(file: Path) -> ET.Element:
     try:
-        root = ET.parse(file).getroot()
+        return ET.parse(file).getroot()
     except ET.ParseError as exc:
         raise DataError(f"{file}: not valid XML: {exc}") from None
+
+
+def _convert_file(file: Path, root: ET.Element, folders: list[Path], warnings: list[str]) -> dict:
     name = root.findtext("filename") or file.with_suffix(".jpg").name
     path = find_image(name, folders)
     width, height = _size(root, path)
