@@ -48,6 +48,11 @@ class TrialError(AutomlError):
     """A trial could not run (its log says why)."""
 
 
+class LimitError(AutomlError):
+    """An input is over one of the bounds in schemas/limits.json; the message says the limit
+    and how to raise it."""
+
+
 class UsageError(AutomlError):
     """The command line itself is wrong (exit code 2, as for typer's own usage errors)."""
 

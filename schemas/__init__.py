@@ -5,6 +5,8 @@ Two files, shipped as package data:
 - `job.schema.json`: JSON Schema 2020-12 of a job file for all four tasks (types, ranges,
   enums, task defaults, descriptions). Editors use it through the
   `# yaml-language-server: $schema=` line of the example jobs.
+- `limits.json`: the bounds on every input (file sizes, pixels, counts, depths), each with
+  its default and the environment variable (or flag) that changes it.
 - `models.json`: the models of each task, the default model, per-model defaults
   (vitb16r224 batch 48, yolov5 epochs 30, ...) and model families (which keys a family
   does not take, how many layer groups `layers_to_freeze` may freeze).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,7 @@ from typing import Any
 SCHEMA_DIR = Path(__file__).resolve().parent
 JOB_SCHEMA_PATH = SCHEMA_DIR / "job.schema.json"
 MODELS_PATH = SCHEMA_DIR / "models.json"
+LIMITS_PATH = SCHEMA_DIR / "limits.json"
 
 TASKS: tuple[str, ...] = (
     "image_classification",
@@ -190,3 +194,45 @@ def schema_file(task: str | None = None) -> Path:
     if task is not None:
         _check_task(task)
     return JOB_SCHEMA_PATH
+
+
+@lru_cache(maxsize=1)
+def _limits() -> dict:
+    return json.loads(LIMITS_PATH.read_text(encoding="utf-8"))["limits"]
+
+
+def limit_names() -> list[str]:
+    """Names of every input bound in limits.json."""
+    return list(_limits())
+
+
+def limit_spec(name: str) -> dict:
+    """{default, env, description[, flag]} of one bound."""
+    return copy.deepcopy(_limits()[name])
+
+
+def limit(name: str) -> int:
+    """The value of one input bound: its environment variable when set, else its default."""
+    spec = _limits()[name]
+    raw = os.environ.get(spec["env"], "").strip()
+    if not raw:
+        return int(spec["default"])
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = -1
+    if value < 1:
+        from automl.engine.errors import ConfigError
+
+        raise ConfigError(
+            f"{spec['env']}={raw!r}: expected a whole number >= 1 ({spec['description']}; "
+            f"default {spec['default']})"
+        )
+    return value
+
+
+def limit_hint(name: str) -> str:
+    """How a user raises a bound: 'set AUTOML_MAX_...=N' (and the flag, where one exists)."""
+    spec = _limits()[name]
+    flag = f" or pass {spec['flag']} N" if spec.get("flag") else ""
+    return f"raise it with {spec['env']}=N{flag}"

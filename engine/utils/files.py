@@ -1,9 +1,11 @@
-"""Atomic file writes: a reader (another process, a crash) never sees half a file."""
+"""Atomic file writes (a reader, another process or a crash never sees half a file) and
+bounded reads (a FIFO, a device or a huge file never fills memory)."""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -52,3 +54,58 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
             except json.JSONDecodeError:
                 break  # only the line being written when a process died can be torn
     return records
+
+
+def check_regular_file(path: str | os.PathLike, what: str) -> os.stat_result:
+    """Stat `path` and refuse anything but a regular file (FIFO, device, socket, folder)."""
+    from automl.engine.errors import AutomlError
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise AutomlError(f"{what} {os.fspath(path)}: no such file") from None
+    except OSError as exc:
+        raise AutomlError(f"{what} {os.fspath(path)}: cannot read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise AutomlError(
+            f"{what} {os.fspath(path)}: not a regular file (a folder, device, FIFO or socket)",
+            hint="point it at an ordinary file",
+        )
+    return info
+
+
+def read_bytes_bounded(path: str | os.PathLike, limit_name: str, what: str) -> bytes:
+    """Read a regular file of at most the bound `limit_name` (schemas/limits.json) bytes.
+
+    The size is checked before reading and the read itself stops one byte past the bound,
+    so a file that grows (or reports size 0, as /proc files do) cannot fill memory either.
+    """
+    from automl.engine.errors import LimitError
+    from automl.schemas import limit, limit_hint
+
+    info = check_regular_file(path, what)
+    max_bytes = limit(limit_name)
+    data = b""
+    if info.st_size <= max_bytes:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    if info.st_size > max_bytes or len(data) > max_bytes:
+        raise LimitError(
+            f"{what} {os.fspath(path)}: larger than the limit of {max_bytes:,} bytes",
+            hint=limit_hint(limit_name),
+        )
+    return data
+
+
+def read_text_bounded(path: str | os.PathLike, limit_name: str, what: str) -> str:
+    """`read_bytes_bounded` decoded as UTF-8 (a BOM is dropped); bad bytes are an error."""
+    from automl.engine.errors import AutomlError
+
+    data = read_bytes_bounded(path, limit_name, what)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise AutomlError(
+            f"{what} {os.fspath(path)}: not UTF-8 text (byte {exc.start})",
+            hint="save the file as UTF-8",
+        ) from None
