@@ -1,8 +1,8 @@
 """Live progress of a job on stderr, from the controller's events.
 
-On a terminal: a rich table (trial, state, key params, epoch, loss, primary metric, best so
-far). Elsewhere (cron, pipes, CI): one plain line per evaluation; the engine itself logs one
-line per finished trial.
+On a terminal: a rich table (trial, state, key params, epoch, a bar of the steps done in the
+current epoch, loss, primary metric, best so far). Elsewhere (cron, pipes, CI): one plain
+line per evaluation; the engine itself logs one line per finished trial.
 """
 
 from __future__ import annotations
@@ -133,7 +133,8 @@ class JobProgress:
             else "best: -"
         )
         table = Table(title=title, title_justify="left", expand=False)
-        for column in ("trial", "state", "params", "epoch", "loss", self.metric_name, "eta"):
+        columns = ("trial", "state", "params", "epoch", "step", "loss", self.metric_name, "eta")
+        for column in columns:
             table.add_column(column)
         for number in sorted(self.trials):
             trial = self.trials[number]
@@ -143,8 +144,28 @@ class JobProgress:
                 str(trial.get("state")),
                 format_params(trial.get("params")),
                 "-" if epoch is None else f"{epoch}/{trial.get('n_epochs')}",
+                step_bar(trial),
                 _fmt(trial.get("train_loss")),
                 _fmt(trial.get("last_score")),
                 format_duration(trial.get("eta_s")),
             )
         return table
+
+
+STEP_BAR_WIDTH = 16
+
+
+def step_bar(trial: dict):
+    """The steps done in a running trial's current epoch, as a bar and `step/n_steps`: long
+    epochs show movement between the per-epoch numbers. Empty once the trial is done."""
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    n_steps, step = trial.get("n_steps"), trial.get("step") or 0
+    if trial.get("state") != "running" or not n_steps:
+        return ""
+    cell = Table.grid(padding=(0, 1))
+    cell.add_row(
+        ProgressBar(total=n_steps, completed=step, width=STEP_BAR_WIDTH), f"{step}/{n_steps}"
+    )
+    return cell
