@@ -2,15 +2,19 @@
 
 On a terminal: a rich table (trial, state, key params, epoch, a bar of the steps done in the
 current epoch, loss, primary metric, best so far). Elsewhere (cron, pipes, CI): one plain
-line per evaluation; the engine itself logs one line per finished trial.
+line per evaluation; the engine itself logs one line per finished trial. `ScoringProgress`
+does the same for the images `model predict` scores.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
 from automl.cli._common import err_console, stderr_is_tty
+
+logger = logging.getLogger("automl.cli.model")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -169,3 +173,32 @@ def step_bar(trial: dict):
         ProgressBar(total=n_steps, completed=step, width=STEP_BAR_WIDTH), f"{step}/{n_steps}"
     )
     return cell
+
+
+class ScoringProgress:
+    """Images scored by `model predict`: a bar on a terminal, a log line per quarter elsewhere."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar = None
+        self.next_log = 0.25
+
+    def __enter__(self):
+        if stderr_is_tty():
+            from rich.progress import Progress
+
+            self.bar = Progress(console=err_console(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("scoring", total=self.total)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+        elif done / max(total, 1) >= self.next_log:
+            logger.info("scored %d/%d images", done, total)
+            self.next_log = (int(done / max(total, 1) * 4) + 1) / 4
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -19,13 +19,12 @@ import typer
 from automl.cli._common import (
     OUTPUT_OPTION,
     OutputFormat,
-    err_console,
     out_console,
     output_option,
     print_json,
     print_table,
-    stderr_is_tty,
 )
+from automl.cli._progress import ScoringProgress
 
 app = typer.Typer(
     help="Register, export, serve, score and explain trained models.", no_args_is_help=True
@@ -393,7 +392,7 @@ def predict(
         resolve_model_ref(ref), device=device, settings=_parse_pairs(settings, "--setting")
     )
     inputs = read_scoring_inputs(source, predictor.task)
-    with _progress(len(inputs)) as on_progress:
+    with ScoringProgress(len(inputs)) as on_progress:
         lines = score_files(
             predictor, inputs, output_file, batch_size=batch_size, on_progress=on_progress
         )
@@ -414,35 +413,6 @@ def _print_metrics(metrics: dict) -> None:
     for name, value in metrics.items():
         shown = f"{value:.4f}" if isinstance(value, float) else json.dumps(value, default=str)
         sys.stdout.write(f"{name:<{width}}  {shown}\n")
-
-
-class _progress:
-    """A progress bar on a terminal; a log line per quarter elsewhere."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar = None
-        self.next_log = 0.25
-
-    def __enter__(self):
-        if stderr_is_tty():
-            from rich.progress import Progress
-
-            self.bar = Progress(console=err_console(), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("scoring", total=self.total)
-        return self.update
-
-    def update(self, done: int, total: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done)
-        elif done / max(total, 1) >= self.next_log:
-            logger.info("scored %d/%d images", done, total)
-            self.next_log = (int(done / max(total, 1) * 4) + 1) / 4
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _parse_pairs(items: list[str] | None, option: str) -> dict:
