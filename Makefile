@@ -4,17 +4,29 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test test-fast demo lint bench clean
+.PHONY: install test test-fast demo lint bench clean upgrade-constraints
 
 install: $(STAMP)
 
-# pip takes torch/torchvision from the machine (capped by /etc/xdg/pip where present);
-# nothing here pins another version.
-$(STAMP): pyproject.toml setup.py
+# The tested versions of every other dependency come from constraints.txt (pip -c); pip takes
+# torch/torchvision from the machine (capped by /etc/xdg/pip where present), never pinned here.
+$(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
+
+# Move the tested versions forward: the newest releases within pyproject.toml's bounds,
+# resolved in a fresh venv outside the tree, written into constraints.txt (same packages).
+# Then `make test` reinstalls .venv from the new file and tests it; commit both if it passes.
+upgrade-constraints:
+	@lock=$$(mktemp -d) && trap 'rm -rf "$$lock"' EXIT && \
+	$(PYTHON) -m venv "$$lock" && \
+	"$$lock/bin/pip" install -q --upgrade pip && \
+	"$$lock/bin/pip" install -q -e ".[dev]" && \
+	"$$lock/bin/pip" freeze --exclude-editable | $(PYTHON) .ci/update_constraints.py constraints.txt
+	@git diff --stat constraints.txt 2>/dev/null || true
+	@echo "constraints.txt updated; now run: make test"
 
 test: install
 	$(BIN)/pytest -n 2 -q

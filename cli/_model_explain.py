@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from automl.cli._common import OUTPUT_OPTION, OutputFormat, print_json
+from automl.cli._common import OutputFormat, output_option, print_json
 
 logger = logging.getLogger("automl.explain")
 
@@ -69,7 +69,7 @@ def explain_command(
         Path("explanations"), "--output-dir", "-d", help="Folder for the PNG and .npy files."
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    output: OutputFormat = OUTPUT_OPTION,
+    output: OutputFormat = output_option("--output-dir"),
 ) -> int:
     """Explain a classifier's predictions: a 2x2 PNG and the attributions (.npy) per image,
     one per explained class for multi-label models."""

@@ -1,16 +1,20 @@
 """Live progress of a job on stderr, from the controller's events.
 
-On a terminal: a rich table (trial, state, key params, epoch, loss, primary metric, best so
-far). Elsewhere (cron, pipes, CI): one plain line per evaluation; the engine itself logs one
-line per finished trial.
+On a terminal: a rich table (trial, state, key params, epoch, a bar of the steps done in the
+current epoch, loss, primary metric, best so far). Elsewhere (cron, pipes, CI): one plain
+line per evaluation; the engine itself logs one line per finished trial. `ScoringProgress`
+does the same for the images `model predict` scores.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
 from automl.cli._common import err_console, stderr_is_tty
+
+logger = logging.getLogger("automl.cli.model")
 
 
 def format_duration(seconds: float | None) -> str:
@@ -133,7 +137,8 @@ class JobProgress:
             else "best: -"
         )
         table = Table(title=title, title_justify="left", expand=False)
-        for column in ("trial", "state", "params", "epoch", "loss", self.metric_name, "eta"):
+        columns = ("trial", "state", "params", "epoch", "step", "loss", self.metric_name, "eta")
+        for column in columns:
             table.add_column(column)
         for number in sorted(self.trials):
             trial = self.trials[number]
@@ -143,8 +148,57 @@ class JobProgress:
                 str(trial.get("state")),
                 format_params(trial.get("params")),
                 "-" if epoch is None else f"{epoch}/{trial.get('n_epochs')}",
+                step_bar(trial),
                 _fmt(trial.get("train_loss")),
                 _fmt(trial.get("last_score")),
                 format_duration(trial.get("eta_s")),
             )
         return table
+
+
+STEP_BAR_WIDTH = 16
+
+
+def step_bar(trial: dict):
+    """The steps done in a running trial's current epoch, as a bar and `step/n_steps`: long
+    epochs show movement between the per-epoch numbers. Empty once the trial is done."""
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    n_steps, step = trial.get("n_steps"), trial.get("step") or 0
+    if trial.get("state") != "running" or not n_steps:
+        return ""
+    cell = Table.grid(padding=(0, 1))
+    cell.add_row(
+        ProgressBar(total=n_steps, completed=step, width=STEP_BAR_WIDTH), f"{step}/{n_steps}"
+    )
+    return cell
+
+
+class ScoringProgress:
+    """Images scored by `model predict`: a bar on a terminal, a log line per quarter elsewhere."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar = None
+        self.next_log = 0.25
+
+    def __enter__(self):
+        if stderr_is_tty():
+            from rich.progress import Progress
+
+            self.bar = Progress(console=err_console(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("scoring", total=self.total)
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done)
+        elif done / max(total, 1) >= self.next_log:
+            logger.info("scored %d/%d images", done, total)
+            self.next_log = (int(done / max(total, 1) * 4) + 1) / 4
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

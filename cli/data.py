@@ -7,7 +7,14 @@ from pathlib import Path
 
 import typer
 
-from automl.cli._common import OUTPUT_OPTION, SET_OPTION, OutputFormat, out_console, print_json
+from automl.cli._common import (
+    OUTPUT_OPTION,
+    SET_OPTION,
+    OutputFormat,
+    out_console,
+    output_option,
+    print_json,
+)
 
 app = typer.Typer(help="Validate datasets and convert annotation formats.", no_args_is_help=True)
 
@@ -129,7 +136,9 @@ def convert(
         help="COCO JSON, VOC XML folder, YOLO labels folder, class-folder "
         "root, or filename,labels CSV.",
     ),
-    output_dir: Path = typer.Option(..., "--output", "-o", help="Folder to write JSONL + MLTable."),
+    output_dir: Path = typer.Option(
+        ..., "--output-dir", "-d", help="Folder to write JSONL + MLTable into."
+    ),
     task: str | None = typer.Option(None, "--task", help="Task to convert for (format default)."),
     images: Path | None = typer.Option(None, "--images", help="Folder holding the images."),
     names: Path | None = typer.Option(None, "--names", help="YOLO class names (yaml or txt)."),
@@ -145,7 +154,8 @@ def convert(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the train/validation split."),
     base_url: str | None = typer.Option(None, "--base-url", help="Prefix for image_url."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    output: OutputFormat = output_option("--output-dir"),
+    as_json: bool = typer.Option(False, "--json", hidden=True, help="Same as -o json."),
 ) -> None:
     """Convert COCO, VOC, YOLO, class folders or CSV into Azure JSONL + MLTable."""
     from automl.engine.data.converters import ConvertOptions, convert_dataset
@@ -162,7 +172,7 @@ def convert(
         seed=seed,
         base_url=base_url,
     )
-    if as_json:
+    if as_json or output is OutputFormat.json:
         print_json(summary.to_dict())
         return
     console = out_console()

@@ -12,7 +12,9 @@ from automl.cli._common import (
     SET_OPTION,
     OutputFormat,
     out_console,
+    output_option,
     print_json,
+    print_table,
 )
 from automl.cli._progress import JobProgress, format_params
 
@@ -252,28 +254,33 @@ def show(
 
 
 @app.command("list")
-def list_jobs(runs_root: Path = RUNS_ROOT_OPTION, output: OutputFormat = OUTPUT_OPTION) -> None:
+def list_jobs(
+    runs_root: Path = RUNS_ROOT_OPTION, output: OutputFormat = output_option(table=True)
+) -> None:
     """List the jobs under the runs folder, newest first."""
-    from rich.table import Table
-
     from automl.engine.runs import list_runs
 
     runs = list_runs(runs_root)
     if output is OutputFormat.json:
         print_json(runs)
         return
-    table = Table("name", "task", "status", "trials", "best", "started")
-    for run in runs:
-        best = "-" if run["best_score"] is None else f"{run['best_score']:.4f}"
-        table.add_row(
+    columns = ("name", "task", "status", "trials", "best", "started")
+    rows = [
+        (
             run["name"],
-            str(run["task"]),
-            str(run["status"]),
-            str(run["n_trials"]),
-            best,
-            str(run["started_at"]),
+            run["task"],
+            run["status"],
+            run["n_trials"],
+            _score(run["best_score"]),
+            run["started_at"],
         )
-    out_console().print(table)
+        for run in runs
+    ]
+    print_table(columns, rows, output)
+
+
+def _score(value: float | None) -> str | None:
+    return None if value is None else f"{value:.4f}"
 
 
 @app.command("cancel")
@@ -322,15 +329,28 @@ def _print_summary(summary: dict) -> None:
 
 
 def _print_failures(summary: dict, n_lines: int = 20) -> None:
-    """The job's error and, for each failed trial, its error and the tail of its log."""
+    """The job's error, and the end of each failed trial's log where it says more than the
+    trial's error: the engine has logged every failed trial's error once already (one line
+    per finished trial), so a trial that failed with a clear message is not repeated."""
     if summary.get("error"):
         sys.stderr.write(f"error: {summary['error']}\n")
     run_dir = Path(summary.get("run_dir", "."))
     for trial in summary.get("trials", []):
         if trial.get("state") != "failed":
             continue
-        sys.stderr.write(f"trial {trial['number']} failed: {trial.get('error')}\n")
         log = run_dir / "trials" / str(trial["number"]) / "trial.log"
-        if log.is_file():
-            tail = log.read_text(encoding="utf-8", errors="replace").splitlines()[-n_lines:]
+        tail = _log_tail(log, n_lines)
+        if tail and not _says_only(tail, trial.get("error")):
             sys.stderr.write(f"--- last lines of {log} ---\n" + "\n".join(tail) + "\n")
+
+
+def _log_tail(log: Path, n_lines: int) -> list[str]:
+    if not log.is_file():
+        return []
+    return log.read_text(encoding="utf-8", errors="replace").splitlines()[-n_lines:]
+
+
+def _says_only(tail: list[str], error: str | None) -> bool:
+    """Whether the log ends with the trial's own error (then its tail adds nothing)."""
+    first_line = (error or "").splitlines()[0] if error else ""
+    return bool(first_line) and any(first_line in line for line in tail[-4:])

@@ -6,6 +6,7 @@ model, or a folder (a model package, or a run directory for its best model).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,11 +19,12 @@ import typer
 from automl.cli._common import (
     OUTPUT_OPTION,
     OutputFormat,
-    err_console,
     out_console,
+    output_option,
     print_json,
-    stderr_is_tty,
+    print_table,
 )
+from automl.cli._progress import ScoringProgress
 
 app = typer.Typer(
     help="Register, export, serve, score and explain trained models.", no_args_is_help=True
@@ -99,33 +101,37 @@ def _register_source(path: Path | None, job: str | None, trial: int | None, runs
     return folder
 
 
+LIST_COLUMNS = ("name", "version", "labels", "task", "model", "score", "created")
+
+
 @app.command("list")
 def list_models(
     name: str | None = typer.Argument(None, help="Only the versions of this model."),
-    output: OutputFormat = OUTPUT_OPTION,
+    output: OutputFormat = output_option(table=True),
 ) -> None:
     """List registered models and their versions."""
-    from rich.table import Table
-
     from automl.engine.registry import ModelRegistry
 
     entries = ModelRegistry().list(name)
     if output is OutputFormat.json:
         print_json([entry.to_dict() for entry in entries])
         return
-    table = Table("name", "version", "labels", "task", "model", "score", "created")
-    for entry in entries:
-        score = entry.lineage.get("score")
-        table.add_row(
-            entry.name,
-            entry.version,
-            ", ".join(entry.labels),
-            str(entry.task),
-            str(entry.model_name),
-            "-" if score is None else f"{score:.4f}",
-            entry.created_at,
-        )
-    out_console().print(table)
+    print_table(LIST_COLUMNS, [_list_row(entry) for entry in entries], output)
+
+
+def _list_row(entry) -> tuple:
+    score = entry.lineage.get("score")
+    labels = ", ".join(entry.labels) or None
+    score_text = None if score is None else f"{score:.4f}"
+    return (
+        entry.name,
+        entry.version,
+        labels,
+        entry.task,
+        entry.model_name,
+        score_text,
+        entry.created_at,
+    )
 
 
 @app.command("show")
@@ -164,18 +170,34 @@ def _registered(ref: str):
 @app.command("download")
 def download(
     ref: str = REF_ARGUMENT,
-    output: Path = typer.Option(..., "--output", "-o", help="Folder to copy the package into."),
+    output_dir: Path = typer.Option(
+        ..., "--output-dir", "-d", help="Folder to copy the package into (new or empty)."
+    ),
+    output: OutputFormat = output_option("--output-dir"),
 ) -> None:
     """Copy a registered model package into a folder."""
     import shutil
 
+    entry = _registered(ref)
+    _check_empty_folder(output_dir)
+    shutil.copytree(entry.path, output_dir, dirs_exist_ok=True)
+    if output is OutputFormat.json:
+        print_json({"model": entry.ref, "output_dir": str(output_dir)})
+        return
+    sys.stdout.write(f"{entry.ref} -> {output_dir}\n")
+
+
+def _check_empty_folder(folder: Path) -> None:
     from automl.engine.errors import AutomlError
 
-    entry = _registered(ref)
-    if output.exists() and any(output.iterdir()):
-        raise AutomlError(f"{output} exists and is not empty", hint="pick a new folder")
-    shutil.copytree(entry.path, output, dirs_exist_ok=True)
-    sys.stdout.write(f"{entry.ref} -> {output}\n")
+    if folder.exists() and not folder.is_dir():
+        raise AutomlError(
+            f"--output-dir {folder}: exists and is not a folder", hint="give a new folder's path"
+        )
+    if folder.is_dir() and any(folder.iterdir()):
+        raise AutomlError(
+            f"--output-dir {folder}: exists and is not empty", hint="pick a new folder"
+        )
 
 
 @app.command("delete")
@@ -184,6 +206,7 @@ def delete(
     all_versions: bool = typer.Option(
         False, "--all", help="With a bare NAME: delete every version."
     ),
+    output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Delete a registered version (or, with --all, every version of a model)."""
     from automl.engine.errors import UsageError
@@ -195,14 +218,19 @@ def delete(
         version = registry.get(name, label=label).version
     if version is None and not all_versions:
         raise UsageError(f"{ref!r} names a whole model; give NAME:VERSION or add --all")
-    for deleted in registry.delete(name, version):
-        sys.stdout.write(f"deleted {deleted}\n")
+    deleted = registry.delete(name, version)
+    if output is OutputFormat.json:
+        print_json({"deleted": deleted})
+        return
+    for item in deleted:
+        sys.stdout.write(f"deleted {item}\n")
 
 
 @app.command("label")
 def label(
     ref: str = typer.Argument(..., metavar="NAME:VERSION"),
     new_label: str = typer.Argument(..., metavar="LABEL", help="e.g. production."),
+    output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Point LABEL at a version (`latest` is automatic); use it as NAME@LABEL."""
     from automl.engine.errors import UsageError
@@ -212,6 +240,9 @@ def label(
     if version is None:
         raise UsageError(f"{ref!r}: give NAME:VERSION to label")
     entry = ModelRegistry().set_label(name, version, new_label)
+    if output is OutputFormat.json:
+        print_json(entry.to_dict())
+        return
     sys.stdout.write(f"{name}@{new_label} -> {entry.ref}\n")
 
 
@@ -239,7 +270,8 @@ def export(
     images: str | None = typer.Option(
         None, "--images", help="Images for the parity check (folder, glob, MLTable)."
     ),
-    output: Path = typer.Option(Path("model.onnx"), "--output", "-o", help="The .onnx file."),
+    output_file: Path = typer.Option(Path("model.onnx"), "--output-file", help="The .onnx file."),
+    output: OutputFormat = output_option("--output-file"),
 ) -> None:
     """Export to ONNX with Azure's input/output names; checks ONNX Runtime against PyTorch
     and fails when the largest difference is outside tolerance."""
@@ -251,13 +283,16 @@ def export(
     sample = _sample_images(images, predictor.task) if images else None
     result = export_onnx(
         predictor,
-        output,
+        output_file,
         batch_size=batch_size,
         dynamic_batch=dynamic_batch,
         opset=opset,
         normalization=normalization,
         images=sample,
     )
+    if output is OutputFormat.json:
+        print_json(dataclasses.asdict(result))
+        return
     shape = "dynamic" if result.dynamic_batch else str(result.batch_size)
     sys.stdout.write(
         f"wrote {result.path} (opset {result.opset}, batch {shape}, inputs "
@@ -333,13 +368,16 @@ def predict(
     source: str = typer.Option(
         ..., "--input", "-i", help="An MLTable folder, a JSONL file, a folder or a quoted glob."
     ),
-    output: Path = typer.Option(Path("preds.jsonl"), "--output", "-o", help="JSONL to write."),
+    output_file: Path = typer.Option(
+        Path("preds.jsonl"), "--output-file", help="The JSONL file to write."
+    ),
     batch_size: int | None = typer.Option(None, "--batch-size", help="Images per forward."),
     evaluate: bool = typer.Option(
         False, "--evaluate", help="Also compute the task's metrics against the input's labels."
     ),
     device: str = DEVICE_OPTION,
     settings: list[str] | None = SETTING_OPTION,
+    output: OutputFormat = output_option("--output-file"),
 ) -> None:
     """Score images in batches: one JSON line per image with `filename` (Azure's format)."""
     from automl.engine.predict import (
@@ -354,44 +392,27 @@ def predict(
         resolve_model_ref(ref), device=device, settings=_parse_pairs(settings, "--setting")
     )
     inputs = read_scoring_inputs(source, predictor.task)
-    with _progress(len(inputs)) as on_progress:
+    with ScoringProgress(len(inputs)) as on_progress:
         lines = score_files(
-            predictor, inputs, output, batch_size=batch_size, on_progress=on_progress
+            predictor, inputs, output_file, batch_size=batch_size, on_progress=on_progress
         )
     n_failed = sum(1 for line in lines if "error" in line)
-    sys.stderr.write(f"wrote {len(lines)} prediction(s) to {output}")
+    sys.stderr.write(f"wrote {len(lines)} prediction(s) to {output_file}")
     sys.stderr.write(f" ({n_failed} unreadable image(s))\n" if n_failed else "\n")
-    if evaluate:
-        print_json(evaluate_predictions(predictor, inputs, lines))
+    metrics = evaluate_predictions(predictor, inputs, lines) if evaluate else None
+    if output is OutputFormat.json:
+        result = {"output_file": str(output_file), "n_predictions": len(lines)}
+        print_json({**result, "n_unreadable": n_failed, "metrics": metrics})
+    elif metrics is not None:
+        _print_metrics(metrics)
 
 
-class _progress:
-    """A progress bar on a terminal; a log line per quarter elsewhere."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.bar = None
-        self.next_log = 0.25
-
-    def __enter__(self):
-        if stderr_is_tty():
-            from rich.progress import Progress
-
-            self.bar = Progress(console=err_console(), transient=True)
-            self.bar.start()
-            self.task = self.bar.add_task("scoring", total=self.total)
-        return self.update
-
-    def update(self, done: int, total: int) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done)
-        elif done / max(total, 1) >= self.next_log:
-            logger.info("scored %d/%d images", done, total)
-            self.next_log = (int(done / max(total, 1) * 4) + 1) / 4
-
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.stop()
+def _print_metrics(metrics: dict) -> None:
+    """One `name value` line per metric (numbers with 4 decimals; anything else as JSON)."""
+    width = max((len(name) for name in metrics), default=0)
+    for name, value in metrics.items():
+        shown = f"{value:.4f}" if isinstance(value, float) else json.dumps(value, default=str)
+        sys.stdout.write(f"{name:<{width}}  {shown}\n")
 
 
 def _parse_pairs(items: list[str] | None, option: str) -> dict:

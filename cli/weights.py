@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from automl.cli._common import OUTPUT_OPTION, OutputFormat, out_console, print_json
+from automl.cli._common import (
+    OUTPUT_OPTION,
+    OutputFormat,
+    out_console,
+    output_option,
+    print_json,
+    print_table,
+)
 
 app = typer.Typer(help="Manage pretrained weights.", no_args_is_help=True)
 
@@ -30,19 +37,18 @@ def weights_rows(names: list[str] | None = None) -> list[dict]:
 
 
 @app.command("list")
-def list_weights(output: OutputFormat = OUTPUT_OPTION) -> None:
+def list_weights(output: OutputFormat = output_option(table=True)) -> None:
     """List models, where their weights come from, and whether they are cached here."""
     rows = weights_rows()
     if output == OutputFormat.json:
         print_json(rows)
         return
-    from rich.table import Table
+    print_table(("model", "source", "weights", "cached"), [_list_row(row) for row in rows], output)
 
-    table = Table("model", "source", "weights", "cached")
-    for row in rows:
-        cached = "yes" if row["cached_file"] else ("-" if row["weights"] is None else "no")
-        table.add_row(row["model"], row["source"], row["weights"] or "(none)", cached)
-    out_console().print(table)
+
+def _list_row(row: dict) -> tuple:
+    cached = "yes" if row["cached_file"] else ("-" if row["weights"] is None else "no")
+    return row["model"], row["source"], row["weights"] or "(none)", cached
 
 
 @app.command("fetch")

@@ -75,7 +75,7 @@ def test_registry_commands(cli, runs):
     ]
     code, out, _ = cli(["model", "show", "flowers"])
     assert code == 0 and "flowers:2" in out
-    assert cli(["model", "download", "flowers:1", "--output", runs / "dl"])[0] == 0
+    assert cli(["model", "download", "flowers:1", "--output-dir", runs / "dl"])[0] == 0
     assert (runs / "dl" / "model.pt").is_file()
     code, _, err = cli(["model", "delete", "flowers"])
     assert code == 2 and "--all" in err
@@ -95,16 +95,20 @@ def test_predict_and_evaluate(cli, runs):
             "flowers-job",
             "--input",
             FLOWERS_VALID,
-            "--output",
+            "--output-file",
             runs / "preds.jsonl",
             "--evaluate",
+            "-o",
+            "json",
         ]
     )
     assert code == 0, err
     lines = [json.loads(line) for line in (runs / "preds.jsonl").read_text().splitlines()]
     assert len(lines) == 50 and {"filename", "probs", "labels"} <= set(lines[0])
     summary = json.loads((runs / "runs" / "flowers-job" / "summary.json").read_text())
-    assert json.loads(out)["accuracy"] == pytest.approx(summary["best_trial"]["score"])
+    result = json.loads(out)
+    assert result["metrics"]["accuracy"] == pytest.approx(summary["best_trial"]["score"])
+    assert result["n_predictions"] == 50 and result["output_file"] == str(runs / "preds.jsonl")
     code, _, err = cli(["model", "predict", "no-such-model", "--input", FLOWERS_VALID])
     assert code == 1 and "no registered model named 'no-such-model'" in err
 
@@ -120,7 +124,7 @@ def test_export_prints_the_largest_difference(cli, runs):
             "--dynamic-batch",
             "--images",
             FLOWERS_VALID,
-            "--output",
+            "--output-file",
             runs / "m.onnx",
         ]
     )

@@ -69,7 +69,7 @@ def test_convert_folder_to_mltable(cli, tmp_path):
             "folder",
             "--input",
             tmp_path / "src",
-            "--output",
+            "--output-dir",
             tmp_path / "out",
             "--json",
         ]

@@ -107,7 +107,7 @@ def test_cli_converts_voc_masks_with_an_explicit_folder(tmp_path, cli):
     moved = tmp_path / "masks"
     masks.rename(moved)
     args = ["data", "convert", "--from", "voc", "--input", str(tmp_path / "voc" / "Annotations")]
-    args += ["--output", str(tmp_path / "out"), "--task", IS]
+    args += ["--output-dir", str(tmp_path / "out"), "--task", IS]
     code, _, err = cli(args)
     assert code == 1 and "SegmentationObject" in err and "--masks" in err
     code, _, err = cli([*args, "--masks", moved])
