@@ -24,7 +24,7 @@ from automl.engine.data.labels import label_names
 from automl.engine.data.tasks import OBJECT_TASKS
 from automl.engine.data.urls import read_bytes
 from automl.engine.errors import AutomlError
-from automl.schemas import limit, limit_hint
+from automl.schemas import limit, limit_spec
 
 MIN_TRAINING_IMAGES = 10  # Azure's documented minimum
 MAX_LINES_NAMED = 10  # lines a warning names before "and N more"
@@ -132,7 +132,7 @@ def check_pixels(width: int, height: int, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise _ImageProblem(
             f"is {width} x {height} = {width * height:,} pixels, more than the limit of "
-            f"{max_pixels:,} pixels per image; {limit_hint('image_pixels')} or downscale the image"
+            f"{max_pixels:,} pixels per image; {pixels_hint()} or downscale the image"
         )
 
 
@@ -140,8 +140,13 @@ def _bomb_problem(max_pixels: int) -> str:
     ceiling = 2 * (Image.MAX_IMAGE_PIXELS or max_pixels)
     return (
         f"declares more than {ceiling:,} pixels (a decompression bomb?), over the limit of "
-        f"{max_pixels:,} pixels per image; {limit_hint('image_pixels')} or downscale the image"
+        f"{max_pixels:,} pixels per image; {pixels_hint()} or downscale the image"
     )
+
+
+def pixels_hint() -> str:
+    # not limit_hint(): the bound's CLI flag belongs to `model serve`/`predict`, not to data
+    return f"raise it with {limit_spec('image_pixels')['env']}=N"
 
 
 def _read_problem(exc: AutomlError, location: str) -> str:

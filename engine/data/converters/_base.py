@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from PIL import Image
 
+from automl.engine.data.doctor import pixels_hint
 from automl.engine.data.images import oriented_size
 from automl.engine.errors import DataError, LimitError, UsageError
 from automl.engine.utils.registry import Registry
@@ -109,7 +110,7 @@ def check_image_pixels(size: tuple[int, int], where: str | os.PathLike) -> None:
     if size[0] * size[1] > max_pixels:
         raise LimitError(
             f"{where}: {size[0]} x {size[1]} pixels, more than the limit of {max_pixels:,}",
-            hint=limit_hint("image_pixels"),
+            hint=pixels_hint(),
         )
 
 
