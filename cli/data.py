@@ -95,8 +95,21 @@ def _print_report(report) -> None:
         console.print(f"[yellow]warning[/yellow] {warning}", markup=True, highlight=False)
     for problem in report.problems:
         console.print(f"[red]problem[/red] {_escape(problem)}")
-    verdict = "[green]ok[/green]" if report.ok else f"[red]{len(report.problems)} problems[/red]"
-    console.print(f"{verdict}, {len(report.warnings)} warnings")
+    problems = _count(len(report.problems), "problem")
+    verdict = "[green]ok[/green]" if report.ok else f"[red]{problems}[/red]"
+    console.print(f"{verdict}, {_count(len(report.warnings), 'warning')}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _span(spread: dict, mean: bool = False) -> str:
+    """'32 - 640' (or '0 - 3 (mean 1.2)'); '-' when no image could be read."""
+    if spread.get("min") is None:
+        return "- (no usable image)"
+    text = f"{spread['min']} - {spread['max']}"
+    return f"{text} (mean {spread['mean']})" if mean else text
 
 
 def _side_table(side: str, stats: dict, table_type):
@@ -104,13 +117,11 @@ def _side_table(side: str, stats: dict, table_type):
     table.add_column("what")
     table.add_column("value", overflow="fold")
     size = stats.get("image_size", {})
-    width, height = size.get("width", {}), size.get("height", {})
-    table.add_row("image width", f"{width.get('min')} - {width.get('max')}")
-    table.add_row("image height", f"{height.get('min')} - {height.get('max')}")
+    table.add_row("image width", _span(size.get("width", {})))
+    table.add_row("image height", _span(size.get("height", {})))
     if "objects" in stats:
-        per = stats["boxes_per_image"]
         table.add_row("objects", f"{stats['objects']} ({stats['crowd_objects']} crowd)")
-        table.add_row("objects per image", f"{per['min']} - {per['max']} (mean {per['mean']})")
+        table.add_row("objects per image", _span(stats["boxes_per_image"], mean=True))
     if stats.get("n_dropped"):
         table.add_row("dropped lines", str(stats["n_dropped"]))
     classes = stats.get("classes", {})

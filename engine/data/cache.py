@@ -132,7 +132,7 @@ class ImageCache:
 
     def _download(self, url: str, policy: RetryPolicy) -> CacheEntry:
         partial = self._partial_path(url)
-        download(url, partial, policy)
+        download(url, partial, policy, limit_name="image_file_bytes")
         digest, size = _sha256_file(partial)
         blob = self._blob_path(digest)
         blob.parent.mkdir(parents=True, exist_ok=True)

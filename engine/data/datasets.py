@@ -15,17 +15,44 @@ A joint transform `transforms(image, target) -> (image, target)` may replace the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 
+from automl.engine.data.doctor import pixel_bound
 from automl.engine.data.images import LazyImage, load_image_rgb
 from automl.engine.data.masks import polygons_to_mask
 from automl.engine.data.streaming import prefetch_remote_images
+from automl.engine.errors import AutomlError, DataError
 
 JointTransform = Callable[[object, dict], tuple[object, dict]]
+# What opening or decoding an image can raise (truncated, corrupt, replaced by something
+# that is not an image, over the pixel bound). Not ValueError: transforms raise it for bugs.
+IMAGE_ERRORS = (OSError, SyntaxError, Image.DecompressionBombError, AutomlError)
+
+
+@contextlib.contextmanager
+def reading_image(record: dict) -> Iterator[None]:
+    """Turn an image that fails to open or decode into a DataError naming its line.
+
+    The doctor checked every image before training; this catches one changed since (or a
+    bound that differs), so a trial reports the file and line instead of a traceback.
+    """
+    pixel_bound()  # Pillow's bomb check follows AUTOML_MAX_IMAGE_PIXELS here as in the doctor
+    try:
+        yield
+    except IMAGE_ERRORS as exc:
+        detail = exc.message if isinstance(exc, AutomlError) else f"{type(exc).__name__}: {exc}"
+        raise DataError(
+            f"{record.get('source', '?')}: image {record.get('image_url')!r} cannot be "
+            f"read or decoded ({detail})",
+            hint="run `automl data validate` on the data: the file may have changed since "
+            "the job checked it",
+        ) from None
 
 
 class ClassificationDataset(Dataset):
@@ -57,11 +84,12 @@ class ClassificationDataset(Dataset):
         return target
 
     def __getitem__(self, i: int):
-        location = self.records[i]["image_url"]
-        if getattr(self.transform, "decodes_lazily", False):
-            # the transform decides how large a decode it needs (see LazyImage)
-            return self.transform(LazyImage(location)), self.target(i)
-        image = load_image_rgb(location)
+        record = self.records[i]
+        with reading_image(record):
+            if getattr(self.transform, "decodes_lazily", False):
+                # the transform decides how large a decode it needs (see LazyImage)
+                return self.transform(LazyImage(record["image_url"])), self.target(i)
+            image = load_image_rgb(record["image_url"])
         if self.transform is not None:
             image = self.transform(image)
         return image, self.target(i)
@@ -114,7 +142,8 @@ class DetectionDataset(Dataset):
         }
 
     def __getitem__(self, i: int):
-        image = load_image_rgb(self.records[i]["image_url"])
+        with reading_image(self.records[i]):
+            image = load_image_rgb(self.records[i]["image_url"])
         target = self.target(i, *image.size)
         if self.transforms is not None:
             return self.transforms(image, target)

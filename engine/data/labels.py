@@ -18,6 +18,7 @@ import math
 from typing import Any
 
 from automl.engine.data.tasks import DETECTION, MULTICLASS, MULTILABEL, SEGMENTATION
+from automl.schemas import limit, limit_hint
 
 # Coordinates a hair outside [0, 1] are float noise from the exporting tool: clip them.
 COORD_EPSILON = 1e-6
@@ -94,6 +95,8 @@ def _parse_multilabel(value: Any) -> tuple[Any, list[str]]:
             f"label {_show(value)} is not a list; image_classification_multilabel expects a "
             'list of class names like ["cat", "dog"] (an empty list is allowed)'
         ]
+    if len(value) > limit("labels_per_image"):
+        return None, [_too_many_labels(len(value), "class names")]
     names, problems = [], []
     for i, item in enumerate(value):
         name = parse_class_name(item)
@@ -110,7 +113,16 @@ def _objects(task: str, value: Any) -> tuple[list, list[str]]:
     if not isinstance(value, list):
         example = '[{"label": "cat", "topX": 0.1, ...}]'
         return [], [f"label {_show(value)} is not a list of objects; {task} expects {example}"]
+    if len(value) > limit("labels_per_image"):
+        return [], [_too_many_labels(len(value), "objects")]
     return value, []
+
+
+def _too_many_labels(count: int, what: str) -> str:
+    return (
+        f"label has {count:,} {what}, more than the limit of {limit('labels_per_image'):,} "
+        f"per image; {limit_hint('labels_per_image')}"
+    )
 
 
 def _parse_detection(value: Any) -> tuple[Any, list[str]]:
@@ -195,6 +207,12 @@ def _parse_instance(item: Any) -> tuple[dict | None, list[str]]:
     if not isinstance(raw, list) or not raw:
         return None, problems + [
             f"'polygon' {_show(raw)} is missing or empty; expected [[x1, y1, x2, y2, ...], ...]"
+        ]
+    n_points = sum(len(s) // 2 if isinstance(s, list) else 1 for s in raw)
+    if n_points > limit("polygon_points"):
+        return None, problems + [
+            f"'polygon' has {n_points:,} points, more than the limit of "
+            f"{limit('polygon_points'):,} per object; {limit_hint('polygon_points')}"
         ]
     polygon = []
     for j, segment in enumerate(raw):

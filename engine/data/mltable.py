@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from automl.engine.data.lines import bounded_lines, count_lines
 from automl.engine.data.urls import display_path, is_remote, resolve_location
 from automl.engine.errors import DataError
 
@@ -43,6 +44,7 @@ class JsonLine:
     source: str
     base_dir: str
     file: str
+    problem: str | None = None  # why the line cannot be used before it is parsed (too long)
 
 
 @dataclass
@@ -74,6 +76,11 @@ def locate_table(path: str | os.PathLike) -> Path:
         )
     if not path.exists():
         raise DataError(f"{display_path(path)}: no such file or folder")
+    if not path.is_file():  # a device (/dev/zero), a FIFO or a socket: never read it
+        raise DataError(
+            f"{display_path(path)}: not a regular file (a device, FIFO or socket)",
+            hint="point the data path at an MLTable folder, an MLTable file or a .jsonl file",
+        )
     return path
 
 
@@ -231,11 +238,15 @@ _TRANSFORMATIONS = {
 
 
 def iter_lines(spec: TableSpec) -> Iterator[JsonLine]:
-    """The non-blank lines of every file of the table, after skip/take/sample."""
+    """The non-blank lines of every file of the table, after skip/take/sample.
+
+    Read within bounds (see `engine.data.lines`): a line over the length bound comes with
+    its `problem`; more lines than `manifest_lines` in all is a LimitError.
+    """
     lines = (line for file in spec.files for line in _file_lines(file, spec))
     rng = random.Random(spec.sample[1]) if spec.sample else None
     kept = 0
-    for i, line in enumerate(lines):
+    for i, line in enumerate(count_lines(lines, spec.files[0] if spec.files else "")):
         if i < spec.skip or (rng is not None and rng.random() >= spec.sample[0]):
             continue
         if spec.take is not None and kept >= spec.take:
@@ -247,42 +258,22 @@ def iter_lines(spec: TableSpec) -> Iterator[JsonLine]:
 def _file_lines(file: str, spec: TableSpec) -> Iterator[JsonLine]:
     shown = display_path(file)
     try:
-        text = _read_text(file, spec.encoding)
+        for number, text, problem in bounded_lines(file, spec.encoding):
+            yield JsonLine(text, f"{shown}:{number}", spec.base_dir, file, problem)
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{shown}: cannot read as {spec.encoding}: {exc}") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    base_dir = spec.base_dir
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            yield JsonLine(text=line, source=f"{shown}:{number}", base_dir=base_dir, file=file)
-
-
-def _read_text(file: str, encoding: str) -> str:
-    if is_remote(file):
-        return _read_remote_text(file, encoding)
-    return Path(file).read_text(encoding=encoding)
-
-
-def _read_remote_text(url: str, encoding: str) -> str:
-    """A remote JSONL file, downloaded with retries (http(s) by the standard library, so
-    without aiohttp; other schemes through fsspec)."""
-    import tempfile
-
-    from automl.engine.data.remote import RetryPolicy, download
-
-    with tempfile.TemporaryDirectory(prefix="automl-mltable-") as folder:
-        partial = Path(folder) / "table.jsonl"
-        download(url, partial, RetryPolicy())
-        return partial.read_text(encoding=encoding)
 
 
 def decode_line(line: JsonLine) -> tuple[dict | None, str | None]:
     """Parse one line as a JSON object: (row, None) or (None, problem)."""
+    if line.problem is not None:
+        return None, line.problem
     try:
         row = json.loads(line.text)
     except json.JSONDecodeError as exc:
         return None, f"malformed JSON line: {exc.msg} at column {exc.colno}"
+    except RecursionError:
+        return None, "JSON nested too deeply (a label is at most a few levels deep)"
     if not isinstance(row, dict):
         return None, f"expected a JSON object per line, got {type(row).__name__}"
     return row, None

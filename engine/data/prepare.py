@@ -14,13 +14,15 @@ from pathlib import Path
 from automl.engine.data.cache import default_cache_dir
 from automl.engine.data.doctor import (
     DataReport,
+    check_all_leaked,
     check_duplicates,
-    check_leakage,
     check_min_images,
     check_no_classes,
     check_rare_classes,
     check_unseen_labels,
     class_counts,
+    find_leakage,
+    leakage_warnings,
     summarise,
 )
 from automl.engine.data.manifest import write_manifest
@@ -28,12 +30,14 @@ from automl.engine.data.reader import public_record, read_dataset
 from automl.engine.data.remote import redact_url
 from automl.engine.data.split import split_records
 from automl.engine.data.streaming import configure_image_store, get_image_store, parse_cache_size
-from automl.engine.errors import DataError
+from automl.engine.data.urls import display_path
+from automl.engine.errors import AutomlError, DataError
 from automl.engine.utils.files import write_json_atomic
 
 logger = logging.getLogger("automl.data")
 DEFAULT_VALIDATION_SIZE = 0.2
 DEFAULT_SEED = 0
+DATA_KEYS = ("training_data", "validation_data")
 
 
 @dataclass
@@ -46,6 +50,8 @@ class PreparedData:
     n_train: int
     n_valid: int
     warnings: list[str] = field(default_factory=list)
+    # validation images identical to training images, left out of validation (scoring)
+    leaked_validation_images: int = 0
 
 
 @dataclass
@@ -67,13 +73,16 @@ class ImageOptions:
     cache_bytes: int = 0
 
 
-def prepare_job_data(job_resolved: dict, run_dir: Path, *, seed: int | None = None) -> PreparedData:
+def prepare_job_data(
+    job_resolved: dict, run_dir: Path, *, seed: int | None = None, job_file: str | None = None
+) -> PreparedData:
     """Read and check the job's data, split it if needed, write run_dir/data/.
 
     Writes `data/train.jsonl`, `data/valid.jsonl` (manifests) and `data/split.json`.
-    Raises DataError listing every problem when the data cannot be used.
+    Raises DataError listing every problem when the data cannot be used (a missing data
+    path is one problem naming `job_file` and the key).
     """
-    data = _load_job_data(job_resolved, seed)
+    data = _load_job_data(job_resolved, seed, job_file)
     if data.report.problems:
         raise DataError(_problem_message(data.report.problems), problems=data.report.problems)
     for warning in data.report.warnings:
@@ -96,6 +105,7 @@ def prepare_job_data(job_resolved: dict, run_dir: Path, *, seed: int | None = No
         n_train=len(data.train),
         n_valid=len(data.valid),
         warnings=list(data.report.warnings),
+        leaked_validation_images=split["leaked_validation_images"],
     )
 
 
@@ -115,42 +125,44 @@ def load_prepared_data(run_dir: Path) -> PreparedData:
         labels=list(split["labels"]),
         n_train=int(split["n_train"]),
         n_valid=int(split["n_valid"]),
+        leaked_validation_images=int(split.get("leaked_validation_images", 0)),
     )
 
 
-def check_job_data(job_resolved: dict) -> DataReport:
+def check_job_data(job_resolved: dict, *, job_file: str | None = None) -> DataReport:
     """Run the doctor on the job's data without writing anything.
 
-    The summary is `{"task", "split", "train": {...}, "valid": {...}}`, each side with
-    images, classes (counts), objects and boxes_per_image (detection, segmentation) and
-    the image size range. Unreadable tables become problems, not exceptions.
+    The summary is `{"task", "split", "train": {...}, "valid": {...},
+    "leaked_validation_images"}`, each side with images, classes (counts), objects and
+    boxes_per_image (detection, segmentation) and the image size range. Missing data
+    paths, unreadable tables and tables over a bound become problems, not exceptions.
     """
     try:
-        data = _load_job_data(job_resolved, None)
-    except DataError as exc:
-        return DataReport(problems=[str(exc), *exc.problems], summary={})
+        data = _load_job_data(job_resolved, None, job_file)
+    except AutomlError as exc:
+        return DataReport(problems=getattr(exc, "problems", None) or [str(exc)], summary={})
     return data.report
 
 
-def _load_job_data(job: dict, seed: int | None) -> _JobData:
+def _load_job_data(job: dict, seed: int | None, job_file: str | None) -> _JobData:
     task = job["task"]
     target = job.get("target_column_name") or "label"
+    train_path, valid_path = _data_paths(job, job_file)
     images = _configure_images(job)
-    train_path = _data_path(job, "training_data")
     train, train_report = read_dataset(train_path, task, target, stream_images=images.stream)
     report = DataReport(problems=list(train_report.problems), warnings=list(train_report.warnings))
     # Azure's minimum counts the training data as given, before any split.
     report.problems += check_min_images(train, "training data")
-    valid_path = _data_path(job, "validation_data") if job.get("validation_data") else None
     valid_report = DataReport()
     if valid_path is not None:
         valid, valid_report = read_dataset(valid_path, task, target, stream_images=images.stream)
         report.problems += valid_report.problems
         report.warnings += valid_report.warnings
-        split = _given_split(train_path, valid_path, train, valid)
+        valid, leaked = _drop_leaked(train, valid, report)
+        split = _given_split(train_path, valid_path, train, valid, leaked)
     else:
         train, valid, split = _split(job, task, train, train_path, seed, report)
-    _run_rules(task, train, valid, report, leakage=valid_path is not None)
+    _run_rules(task, train, valid, report)
     report.summary = _job_summary(task, train, valid, train_report, split)
     report.problems += _check_cache_fits(images, train_report, valid_report)
     remote = _remote_summary(images, train_report, valid_report)
@@ -210,11 +222,41 @@ def _protect_signed_urls(paths: list[Path], records: list[dict]) -> None:
             path.chmod(0o600)
 
 
-def _data_path(job: dict, key: str) -> str:
+def _data_paths(job: dict, job_file: str | None) -> tuple[str, str | None]:
+    """training_data.path and validation_data.path (None when not given), checked to exist:
+    each missing one is a problem of its own, naming the job file and the key."""
+    problems = [_path_problem(job, key) for key in DATA_KEYS]
+    problems = [f"{job_file}: {p}" if job_file else p for p in problems if p]
+    if problems:
+        raise DataError(_problem_message(problems), problems=problems)
+    valid = job.get("validation_data")
+    return str(job["training_data"]["path"]), (str(valid["path"]) if valid else None)
+
+
+def _path_problem(job: dict, key: str) -> str | None:
     section = job.get(key)
+    if section is None and key != "training_data":
+        return None
     if not isinstance(section, dict) or not section.get("path"):
-        raise DataError(f"{key}.path is missing in the resolved job")
-    return str(section["path"])
+        return f"{key}.path is missing: give the MLTable folder or .jsonl file of the data"
+    path = Path(str(section["path"]))
+    if path.exists():
+        return None
+    return (
+        f"{key}.path: {display_path(path)}: no such file or folder; point it at an MLTable "
+        "folder, an MLTable file or a .jsonl file (relative paths start at the job file's "
+        "folder)"
+    )
+
+
+def _drop_leaked(train: list, valid: list, report: DataReport) -> tuple[list, list]:
+    """Validation without the copies of training images (a warning names them), and the
+    (validation, training) pairs left out. Every image leaked is a problem instead."""
+    pairs = find_leakage(train, valid)
+    report.warnings += leakage_warnings(pairs, len(valid))
+    report.problems += check_all_leaked(pairs, len(valid))
+    leaked = {id(record) for record, _ in pairs}
+    return [r for r in valid if id(r) not in leaked], pairs
 
 
 def _split(job, task, records, train_path, seed, report) -> tuple[list, list, dict]:
@@ -238,8 +280,14 @@ def _seed(job: dict, seed: int | None) -> tuple[int, str]:
     return DEFAULT_SEED, "default"
 
 
-def _given_split(train_path, valid_path, train, valid) -> dict:
-    return _split_record("validation_data", train_path, valid_path, train, valid, None, None)
+def _given_split(train_path, valid_path, train, valid, leaked) -> dict:
+    split = _split_record("validation_data", train_path, valid_path, train, valid, None, None)
+    split["leaked_validation_images"] = len(leaked)
+    split["leaked_validation"] = [
+        {"source": v["source"], "image_url": redact_url(v["image_url"]), "training": t["source"]}
+        for v, t in leaked
+    ]
+    return split
 
 
 def _split_record(method, train_path, valid_path, train, valid, seed, size) -> dict:
@@ -252,17 +300,17 @@ def _split_record(method, train_path, valid_path, train, valid, seed, size) -> d
         "sources": {"training_data": str(train_path), "validation_data": valid_path},
         "n_train": len(train),
         "n_valid": len(valid),
+        "leaked_validation_images": 0,  # a split keeps identical images on one side
         "train": [redact_url(r["image_url"]) for r in train],
         "valid": [redact_url(r["image_url"]) for r in valid],
     }
 
 
-def _run_rules(task, train, valid, report: DataReport, *, leakage: bool) -> None:
+def _run_rules(task, train, valid, report: DataReport) -> None:
     report.problems += check_no_classes(task, train, "training data")
     report.problems += check_unseen_labels(task, train, valid)
-    if leakage:
-        report.problems += check_leakage(train, valid)
     report.warnings += check_duplicates(train, "training data")
+    report.warnings += check_duplicates(valid, "validation data")
     report.warnings += check_rare_classes(task, train, "training data")
 
 
@@ -272,13 +320,15 @@ def _job_summary(task, train, valid, train_report: DataReport, split: dict) -> d
         "split": split["method"],
         "train": summarise(task, train, train_report.summary.get("n_dropped", 0)),
         "valid": summarise(task, valid),
+        "leaked_validation_images": split["leaked_validation_images"],
     }
 
 
 def _problem_message(problems: list[str]) -> str:
     shown = "\n".join(f"  {p}" for p in problems[:50])
     more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
-    return f"the job's data has {len(problems)} problems:\n{shown}{more}"
+    noun = "problem" if len(problems) == 1 else "problems"
+    return f"the job's data has {len(problems)} {noun}:\n{shown}{more}"
 
 
 def check_dataset(path: str | Path, task: str, target_column_name: str = "label") -> DataReport:
@@ -300,8 +350,8 @@ def check_dataset(path: str | Path, task: str, target_column_name: str = "label"
         return check_job_data(job)
     try:
         records, report = read_dataset(path, task, target_column_name)
-    except DataError as exc:
-        return DataReport(problems=[str(exc), *exc.problems])
+    except AutomlError as exc:
+        return DataReport(problems=getattr(exc, "problems", None) or [str(exc)])
     report.problems += check_min_images(records, "training data")
     report.problems += check_no_classes(task, records, "training data")
     report.warnings += check_duplicates(records, "training data")

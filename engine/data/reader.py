@@ -107,10 +107,14 @@ def _probe(lines: list[_Line], stream_images: bool) -> dict:
     for line in usable:
         url = line.record["image_url"]
         if url in fetched.errors:
-            _fail(line, f"could not be fetched: {fetched.errors[url].message}")
+            _fail(line, f"could not be fetched: {_one_line(fetched.errors[url])}")
         elif id(line) in results:
             _apply_probe(line, results[id(line)])
     return {"images": n_remote, "bytes": fetched.n_bytes, "streamed": stream_images}
+
+
+def _one_line(error: AutomlError) -> str:
+    return f"{error.message}; {error.hint}" if error.hint else error.message
 
 
 def _urls(lines: list[_Line]) -> list[str]:

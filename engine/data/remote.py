@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlparse, urlunparse
 
-from automl.engine.errors import DataError
+from automl.engine.errors import DataError, LimitError
+from automl.schemas import limit, limit_hint
 
 logger = logging.getLogger("automl.data.remote")
 
@@ -136,20 +137,25 @@ def missing_filesystem_error(url: str, scheme: str, exc: Exception) -> DataError
     )
 
 
-def download(url: str, partial: Path, policy: RetryPolicy) -> int:
+def download(url: str, partial: Path, policy: RetryPolicy, limit_name: str | None = None) -> int:
     """Download `url` into `partial`, resuming from the bytes already there; return its size.
 
     Transient failures are retried per `policy`, each retry continuing where the last
-    one stopped. Raises RemoteMissingError or RemoteReadError (messages redacted).
+    one stopped. Raises RemoteMissingError or RemoteReadError (messages redacted). With
+    `limit_name` (a bound of schemas/limits.json) an object larger than the bound is a
+    LimitError, raised from its announced size or as soon as that many bytes arrived.
     """
     started, attempt = time.monotonic(), 0
     while True:
         attempt += 1
         try:
-            return _download_once(url, partial)
+            return _download_once(url, partial, _SizeBound(url, limit_name))
         except (FileNotFoundError, RemoteMissingError):
             partial.unlink(missing_ok=True)
             raise RemoteMissingError(f"{redact_url(url)} does not exist") from None
+        except LimitError:
+            partial.unlink(missing_ok=True)
+            raise
         except Exception as exc:  # noqa: BLE001 (every other failure is treated as transient)
             elapsed = time.monotonic() - started
             if attempt >= policy.attempts or elapsed >= policy.outage_s:
@@ -168,13 +174,28 @@ def _gave_up(url: str, attempt: int, elapsed: float, exc: Exception) -> RemoteRe
     )
 
 
-def _download_once(url: str, partial: Path) -> int:
+class _SizeBound:
+    """The bound on one download's size (None: unbounded), and the error past it."""
+
+    def __init__(self, url: str, limit_name: str | None) -> None:
+        self.url, self.limit_name = url, limit_name
+        self.max_bytes = limit(limit_name) if limit_name else None
+
+    def check(self, n_bytes: int | None) -> None:
+        if self.max_bytes is not None and n_bytes is not None and n_bytes > self.max_bytes:
+            raise LimitError(
+                f"{redact_url(self.url)}: larger than the limit of {self.max_bytes:,} bytes",
+                hint=limit_hint(self.limit_name),
+            )
+
+
+def _download_once(url: str, partial: Path, bound: _SizeBound) -> int:
     if scheme_of(url) in HTTP_SCHEMES:
-        return _download_http(url, partial)
-    return _download_fsspec(url, partial)
+        return _download_http(url, partial, bound)
+    return _download_fsspec(url, partial, bound)
 
 
-def _download_http(url: str, partial: Path) -> int:
+def _download_http(url: str, partial: Path, bound: _SizeBound) -> int:
     offset = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={offset}-"} if offset else {})
     try:
@@ -188,8 +209,9 @@ def _download_http(url: str, partial: Path) -> int:
     with response:
         resumed = response.status == 206
         expected = _expected_size(response, offset if resumed else 0)
+        bound.check(expected)
         with open(partial, "ab" if resumed else "wb") as handle:
-            _copy(response, handle)
+            _copy(response, handle, bound, offset if resumed else 0)
     size = partial.stat().st_size
     if expected is not None and size != expected:
         raise OSError(f"response cut short: {size} of {expected} bytes")
@@ -201,27 +223,30 @@ def _expected_size(response, offset: int) -> int | None:
     return offset + int(length) if length is not None else None
 
 
-def _download_fsspec(url: str, partial: Path) -> int:
+def _download_fsspec(url: str, partial: Path, bound: _SizeBound) -> int:
     fs, path = filesystem_for(url)
     offset = partial.stat().st_size if partial.exists() else 0
     expected = fs.size(path)
+    bound.check(expected)
     if expected is not None and offset > expected:
         offset = 0  # the object changed under us: start again
     with fs.open(path, "rb") as source, open(partial, "ab" if offset else "wb") as handle:
         if offset:
             source.seek(offset)
-        _copy(source, handle)
+        _copy(source, handle, bound, offset)
     size = partial.stat().st_size
     if expected is not None and size != expected:
         raise OSError(f"read cut short: {size} of {expected} bytes")
     return size
 
 
-def _copy(source, handle) -> None:
+def _copy(source, handle, bound: _SizeBound, n_bytes: int = 0) -> None:
     while True:
         chunk = source.read(CHUNK_BYTES)
         if not chunk:
             break
+        n_bytes += len(chunk)
+        bound.check(n_bytes)  # a server may send more than it announced, or announce nothing
         handle.write(chunk)
         handle.flush()  # what arrived survives a cut: the next attempt resumes after it
 

@@ -51,13 +51,18 @@ def check_remote_supported(url: str) -> None:
 
 
 def read_bytes(location: str) -> bytes:
-    """Read a local file, or a remote image through the shared image cache (retried)."""
+    """Read a local image file, or a remote one through the shared image cache (retried).
+
+    Both are bounded by the `image_file_bytes` limit; a local path that is not a regular
+    file (a folder, a device such as /dev/zero, a FIFO) is refused before reading.
+    """
     if is_remote(location):
         from automl.engine.data.streaming import read_image_bytes
 
         return read_image_bytes(location)
-    with open(location, "rb") as handle:
-        return handle.read()
+    from automl.engine.utils.files import read_bytes_bounded
+
+    return read_bytes_bounded(location, "image_file_bytes", "image")
 
 
 def display_path(path: str | os.PathLike) -> str:

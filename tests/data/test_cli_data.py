@@ -1,9 +1,12 @@
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from .conftest import BUNDLED, write_image
+from .conftest import BUNDLED, box, write_image, write_table
 
 TASKS = {
     "flowers5": "image_classification",
@@ -103,3 +106,25 @@ def test_validate_job_file(cli, tmp_path):
     code, out, err = cli(["data", "validate", "--file", job, "--output", "json"])
     assert code == 0, out + err
     assert json.loads(out)["summary"]["train"]["images"] == 40
+
+
+def test_validate_with_no_readable_image_prints_no_none(tmp_path):
+    """What a shell user sees (the installed script): no 'None - None', no '(mean None)'."""
+    folder = tmp_path / "broken"
+    rows = []
+    for i in range(10):
+        (folder / f"img{i}.jpg").parent.mkdir(parents=True, exist_ok=True)
+        (folder / f"img{i}.jpg").write_bytes(b"not an image")
+        rows.append({"image_url": f"img{i}.jpg", "label": [box()]})
+    write_table(folder, rows)
+    automl = str(Path(sys.executable).with_name("automl"))
+    result = subprocess.run(
+        [automl, "data", "validate", "--mltable", str(folder), "--task", "image_object_detection"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "None" not in result.stdout, result.stdout
+    assert result.stdout.count("- (no usable image)") == 3  # width, height, objects per image
+    assert "11 problems, 0 warnings" in result.stdout

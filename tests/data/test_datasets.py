@@ -10,6 +10,7 @@ from automl.engine.data.datasets import (
 )
 from automl.engine.data.images import load_image_rgb
 from automl.engine.data.masks import polygon_area
+from automl.engine.errors import DataError
 
 from .conftest import box, write_image
 
@@ -90,3 +91,33 @@ def test_16_bit_png_keeps_its_range(tmp_path):
     Image.fromarray(array).save(path)
     loaded = np.asarray(load_image_rgb(path))
     assert loaded.dtype == np.uint8 and loaded.min() == 0 and loaded.max() == 255
+
+
+def _bomb(path):
+    """A PNG header declaring 15000 x 15000 pixels (over Pillow's bomb limit), ~100 bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 15000, 15000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["classification", "detection"])
+def test_an_image_that_fails_to_decode_is_a_data_error_naming_its_line(tmp_path, kind):
+    bomb = _bomb(tmp_path / "bomb.png")
+    cut = write_image(tmp_path / "cut.jpg")
+    cut.write_bytes(cut.read_bytes()[:100])  # changed after the doctor checked it
+    for path, detail in ((bomb, "DecompressionBombError"), (cut, "OSError")):
+        record = {"image_url": str(path), "label": "a", "source": "train.jsonl:7"}
+        if kind == "classification":
+            dataset = ClassificationDataset([record], ["a"])
+        else:
+            dataset = DetectionDataset([{**record, "label": [box("a")]}], ["a"])
+        with pytest.raises(DataError, match=f"train.jsonl:7: image .* \\({detail}"):
+            dataset[0]

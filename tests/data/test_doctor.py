@@ -61,12 +61,40 @@ def test_validation_label_never_seen_in_training(tmp_path, multiclass_table):
     assert "never appears in the training data" in report.problems[0]
 
 
-def test_duplicate_image_across_train_and_validation_is_leakage(tmp_path, multiclass_table):
+def test_leakage_is_a_warning_and_the_leaked_copies_leave_validation(tmp_path, multiclass_table):
     valid = tmp_path / "valid"
-    write_table(valid, classification_rows(valid, ["a", "b"], start=0))  # same pixels as img0/1
+    # img0 and img1 have the same pixels as training's img0/img1; img60 is new
+    write_table(valid, classification_rows(valid, ["a", "b"], start=0))
+    rows = classification_rows(valid, ["a", "b"], start=0) + classification_rows(
+        valid, ["a"], start=60
+    )
+    write_table(valid, rows)
     report = check_job_data(_job(MC, multiclass_table, valid))
-    assert len(report.problems) == 2 and all("leakage" in p for p in report.problems)
-    assert "valid/annotations.jsonl:1" in report.problems[0]
+    assert report.ok, report.problems
+    (warning,) = [w for w in report.warnings if "leakage" in w]
+    assert warning.startswith("2 of 3 validation images are identical to training images")
+    assert "valid/annotations.jsonl:1 = " in warning and "mc/annotations.jsonl:1" in warning
+    assert "valid/annotations.jsonl:2 = " in warning and "left out of the validation" in warning
+    assert report.summary["leaked_validation_images"] == 2
+    assert report.summary["valid"]["images"] == 1
+
+
+def test_validation_that_is_all_training_data_is_a_problem(tmp_path, multiclass_table):
+    report = check_job_data(_job(MC, multiclass_table, multiclass_table))
+    assert len(report.problems) == 1
+    assert "all 12 images are identical to training images" in report.problems[0]
+
+
+def test_duplicates_inside_validation_are_a_warning_naming_the_lines(tmp_path, multiclass_table):
+    valid = tmp_path / "valid"
+    rows = classification_rows(valid, ["a", "b"], start=50)
+    write_table(valid, rows + [dict(rows[0])])
+    report = check_job_data(_job(MC, multiclass_table, valid))
+    assert report.ok, report.problems
+    (warning,) = [w for w in report.warnings if w.startswith("validation data:")]
+    assert "appear more than once (same content)" in warning and "(1 such images)" in warning
+    assert "valid/annotations.jsonl:1 = " in warning
+    assert warning.endswith("valid/annotations.jsonl:3")
 
 
 def test_fewer_than_ten_images(tmp_path):

@@ -221,3 +221,63 @@ def test_mltable_reads_jsonl_over_http_without_aiohttp(tmp_path, monkeypatch):
         with pytest.raises(DataError, match="cannot list a folder") as error:
             read_dataset(table, "image_classification")
         assert "file:" in (error.value.hint or "")
+
+
+class EndlessServer:
+    """Answers every GET with zeros and no Content-Length, like a URL onto /dev/zero."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(handler):
+                handler.send_response(200)
+                handler.end_headers()
+                chunk = b"\0" * 65536
+                try:
+                    for _ in range(2000):  # 128 MB at most, should the client not stop
+                        handler.wfile.write(chunk)
+                        self.sent += len(chunk)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> EndlessServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_endless_download_stops_at_the_size_limit(tmp_path, monkeypatch):
+    from automl.engine.errors import LimitError
+
+    monkeypatch.setenv("AUTOML_MAX_IMAGE_BYTES", "1000000")
+    with EndlessServer() as server:
+        url = f"http://127.0.0.1:{server.server.server_address[1]}/zero.jpg?sig=SECRET"
+        with pytest.raises(LimitError) as caught:
+            download(url, tmp_path / "z.part", FAST, limit_name="image_file_bytes")
+    message = str(caught.value)
+    assert "larger than the limit of 1,000,000 bytes" in message and "SECRET" not in message
+    assert "AUTOML_MAX_IMAGE_BYTES" in message
+    assert not (tmp_path / "z.part").exists()
+
+
+def test_announced_size_over_the_limit_is_refused_at_once_and_not_retried(tmp_path, monkeypatch):
+    from automl.engine.data.cache import ImageCache
+    from automl.engine.errors import LimitError
+
+    source = image_files(1)[0]
+    monkeypatch.setenv("AUTOML_MAX_IMAGE_BYTES", str(source.stat().st_size - 1))
+    with ImageServer(BUNDLED / "flowers5" / "train") as server:
+        url = f"{server.base_url}/{source.relative_to(BUNDLED / 'flowers5' / 'train')}"
+        with pytest.raises(LimitError, match="AUTOML_MAX_IMAGE_BYTES"):
+            ImageCache(tmp_path / "cache").fetch(url, FAST)
+    assert sum(server.gets.values()) == 1

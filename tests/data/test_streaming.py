@@ -35,9 +35,9 @@ def counted_downloads(monkeypatch):
     calls: list[str] = []
     real = cache_module.download
 
-    def counting(url, partial, policy):
+    def counting(url, partial, policy, **kwargs):
         calls.append(url)
-        return real(url, partial, policy)
+        return real(url, partial, policy, **kwargs)
 
     monkeypatch.setattr(cache_module, "download", counting)
     return calls

@@ -97,13 +97,20 @@ def convert_dataset(
     """Convert `source` and write `annotations.jsonl` + `MLTable` into `output_dir`.
 
     With `validation_size`, writes `train/` and `valid/` folders instead (seeded,
-    stratified split). `image_url`s are relative to the folder they are written to,
-    or `base_url` + the path below the images' common folder.
+    stratified split); a source with its own split (VOC's ImageSets lists) is written
+    as `train/` and `valid/` as it is split. `image_url`s are relative to the folder
+    they are written to, or `base_url` + the path below the images' common folder.
     """
     result = read_source(fmt, source, task, options)
     output_dir = Path(output_dir)
     parts = {"": result.records}
-    if validation_size:
+    if result.splits is not None:
+        parts = result.splits
+        if validation_size:
+            result.warnings.append(
+                f"--validation-size {validation_size} ignored: the source has its own split"
+            )
+    elif validation_size:
         train, valid = split_records(_hashed(result.records), result.task, validation_size, seed)
         train, valid = [public_record(r) for r in train], [public_record(r) for r in valid]
         parts = {"train": train, "valid": valid}

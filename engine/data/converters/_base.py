@@ -11,20 +11,27 @@ from typing import ClassVar
 
 from PIL import Image
 
+from automl.engine.data.doctor import pixels_hint
 from automl.engine.data.images import oriented_size
-from automl.engine.errors import DataError, UsageError
+from automl.engine.errors import DataError, LimitError, UsageError
 from automl.engine.utils.registry import Registry
+from automl.schemas import limit, limit_hint
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclass
 class ConversionResult:
-    """Records in the normalised JSONL form, with absolute image paths in `image_url`."""
+    """Records in the normalised JSONL form, with absolute image paths in `image_url`.
+
+    `splits` is the source's own training/validation split ({"train": [...], "valid":
+    [...]}, e.g. VOC's ImageSets lists), or None when it has none.
+    """
 
     task: str
     records: list[dict]
     warnings: list[str] = field(default_factory=list)
+    splits: dict[str, list[dict]] | None = None
 
 
 @dataclass
@@ -66,12 +73,45 @@ def is_image(path: str | os.PathLike) -> bool:
 
 
 def image_size(path: Path) -> tuple[int, int] | None:
-    """(width, height) after EXIF orientation from the header; None when unreadable."""
+    """(width, height) after EXIF orientation from the header; None when unreadable (the
+    dataset doctor then says why, at the line), not a regular file, or a decompression bomb."""
+    if not path.is_file():  # a FIFO named like an image would block Image.open
+        return None
     try:
         with Image.open(path) as image:
             return oriented_size(image)
-    except (OSError, ValueError):
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return None
+
+
+def check_count(n: int, where: str | os.PathLike, what: str) -> None:
+    """Refuse a source of more than `manifest_lines` images (XML files, rows, ...)."""
+    max_lines = limit("manifest_lines")
+    if n > max_lines:
+        raise LimitError(
+            f"{where}: {n:,} {what}, more than the limit of {max_lines:,} images per dataset",
+            hint=limit_hint("manifest_lines"),
+        )
+
+
+def check_labels(n: int, where: str | os.PathLike) -> None:
+    """Refuse an image with more than `labels_per_image` objects."""
+    max_labels = limit("labels_per_image")
+    if n > max_labels:
+        raise LimitError(
+            f"{where}: {n:,} objects in one image, more than the limit of {max_labels:,}",
+            hint=limit_hint("labels_per_image"),
+        )
+
+
+def check_image_pixels(size: tuple[int, int], where: str | os.PathLike) -> None:
+    """Refuse a mask or image of more than `image_pixels` pixels before decoding it."""
+    max_pixels = limit("image_pixels")
+    if size[0] * size[1] > max_pixels:
+        raise LimitError(
+            f"{where}: {size[0]} x {size[1]} pixels, more than the limit of {max_pixels:,}",
+            hint=pixels_hint(),
+        )
 
 
 def details(path: Path, width: int | None = None, height: int | None = None) -> dict:

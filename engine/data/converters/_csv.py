@@ -9,6 +9,7 @@ else the CSV's folder, else its `images/` sub-folder.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from automl.engine.data.converters._base import (
@@ -16,6 +17,7 @@ from automl.engine.data.converters._base import (
     ConversionResult,
     Converter,
     ConvertOptions,
+    check_count,
     details,
     find_image,
     is_image,
@@ -23,6 +25,7 @@ from automl.engine.data.converters._base import (
 )
 from automl.engine.data.tasks import MULTICLASS, MULTILABEL
 from automl.engine.errors import DataError
+from automl.engine.utils.files import read_text_bounded
 
 SEPARATORS = ("|", ";")
 
@@ -58,8 +61,13 @@ class CsvConverter(Converter):
 
 
 def _read_rows(source: Path) -> list[tuple[int, list[str]]]:
-    with open(source, newline="", encoding="utf-8-sig") as handle:
-        rows = [(n, row) for n, row in enumerate(csv.reader(handle), start=1) if any(row)]
+    text = read_text_bounded(source, "manifest_file_bytes", "CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = [(n, row) for n, row in enumerate(reader, start=1) if any(row)]
+    except csv.Error as exc:  # e.g. a field over csv's own size limit, a NUL byte
+        raise DataError(f"{source}:{reader.line_num}: not a readable CSV line: {exc}") from None
+    check_count(len(rows), source, "rows")
     if rows and not is_image(rows[0][1][0].strip()):
         rows = rows[1:]  # the header line ("filename,labels")
     return rows

@@ -9,6 +9,7 @@ from automl.engine.data.converters._base import (
     ConversionResult,
     Converter,
     ConvertOptions,
+    check_count,
     details,
     is_image,
     require_exists,
@@ -32,6 +33,7 @@ class FolderConverter(Converter):
         result = ConversionResult(task=task, records=[])
         for folder in classes:
             images = sorted(p for p in folder.rglob("*") if p.is_file() and is_image(p))
+            check_count(len(result.records) + len(images), root, "images")
             if not images:
                 result.warnings.append(f"{folder}: class folder holds no images; skipped")
             result.records += [

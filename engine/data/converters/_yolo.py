@@ -16,6 +16,8 @@ from automl.engine.data.converters._base import (
     Converter,
     ConvertOptions,
     box_record,
+    check_count,
+    check_labels,
     clip_unit,
     details,
     is_image,
@@ -23,6 +25,7 @@ from automl.engine.data.converters._base import (
 )
 from automl.engine.data.tasks import DETECTION, SEGMENTATION
 from automl.engine.errors import DataError, UsageError
+from automl.engine.utils.files import read_text_bounded
 
 NAMES_FILES = ("names.yaml", "data.yaml", "dataset.yaml", "classes.txt", "obj.names")
 
@@ -44,7 +47,9 @@ class YoloConverter(Converter):
         names = read_names(options.names or _find_names(labels_dir))
         images_dir = options.images or _find_images_dir(labels_dir)
         result = ConversionResult(task=task, records=[])
-        for image in sorted(p for p in images_dir.iterdir() if is_image(p)):
+        images = sorted(p for p in images_dir.iterdir() if is_image(p))
+        check_count(len(images), images_dir, "images")
+        for image in images:
             label_file = labels_dir / f"{image.stem}.txt"
             objects = _read_label_file(label_file, names, task) if label_file.is_file() else []
             result.records.append(
@@ -59,17 +64,36 @@ class YoloConverter(Converter):
 
 def read_names(path: Path) -> dict[int, str]:
     """Class id -> name from a YAML names file or a one-name-per-line text file."""
-    text = require_exists(path, "class names file").read_text(encoding="utf-8")
+    require_exists(path, "class names file")
+    text = read_text_bounded(path, "manifest_file_bytes", "class names file")
     if path.suffix.lower() in (".yaml", ".yml"):
-        from ruamel.yaml import YAML
-
-        names = (YAML(typ="safe").load(text) or {}).get("names")
-        if isinstance(names, list):
-            return dict(enumerate(str(n) for n in names))
-        if isinstance(names, dict):
-            return {int(k): str(v) for k, v in names.items()}
-        raise DataError(f"{path}: no 'names' list or mapping")
+        return _yaml_names(path, text)
     return dict(enumerate(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def _yaml_names(path: Path, text: str) -> dict[int, str]:
+    from ruamel.yaml import YAML, YAMLError
+
+    try:
+        document = YAML(typ="safe").load(text)
+    except YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML: {exc}") from None
+    names = document.get("names") if isinstance(document, dict) else None
+    if isinstance(names, list):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict):
+        raise DataError(f"{path}: no 'names' list or mapping")
+    # Only scalars: an aliased list as a "name" would be expanded by str() (a YAML bomb).
+    if not all(_is_scalar(k) and _is_scalar(v) for k, v in names.items()):
+        raise DataError(f"{path}: 'names' must map class ids to plain names (strings)")
+    try:
+        return {int(k): str(v) for k, v in names.items()}
+    except ValueError:
+        raise DataError(f"{path}: 'names' keys must be class ids (0, 1, ...)") from None
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (str, int, float, bool))
 
 
 def _find_names(labels_dir: Path) -> Path:
@@ -97,21 +121,26 @@ def _find_images_dir(labels_dir: Path) -> Path:
 
 def _looks_like_segmentation(labels_dir: Path) -> bool:
     for file in sorted(labels_dir.glob("*.txt"))[:20]:
-        for line in file.read_text(encoding="utf-8").splitlines():
+        for line in _read_lines(file):
             if line.strip():
                 return len(line.split()) > 5
     return False
 
 
+def _read_lines(file: Path) -> list[str]:
+    return read_text_bounded(file, "manifest_file_bytes", "YOLO label file").splitlines()
+
+
 def _read_label_file(file: Path, names: dict[int, str], task: str) -> list[dict]:
     objects = []
-    for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(_read_lines(file), start=1):
         fields = line.split()
         if not fields:
             continue
+        check_labels(len(objects) + 1, file)
         try:
             class_id, values = int(fields[0]), [float(v) for v in fields[1:]]
-        except ValueError:
+        except (ValueError, OverflowError):
             raise DataError(f"{file}:{number}: not a YOLO line (class id then numbers)") from None
         if class_id not in names:
             raise DataError(f"{file}:{number}: class id {class_id} is not in the names file")
