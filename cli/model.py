@@ -167,14 +167,9 @@ def download(
     output: Path = typer.Option(..., "--output", "-o", help="Folder to copy the package into."),
 ) -> None:
     """Copy a registered model package into a folder."""
-    import shutil
+    from automl.engine.registry import download_package
 
-    from automl.engine.errors import AutomlError
-
-    entry = _registered(ref)
-    if output.exists() and any(output.iterdir()):
-        raise AutomlError(f"{output} exists and is not empty", hint="pick a new folder")
-    shutil.copytree(entry.path, output, dirs_exist_ok=True)
+    entry = download_package(ref, output)
     sys.stdout.write(f"{entry.ref} -> {output}\n")
 
 
