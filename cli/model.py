@@ -176,28 +176,13 @@ def download(
     output: OutputFormat = output_option("--output-dir"),
 ) -> None:
     """Copy a registered model package into a folder."""
-    import shutil
+    from automl.engine.registry import download_package
 
-    entry = _registered(ref)
-    _check_empty_folder(output_dir)
-    shutil.copytree(entry.path, output_dir, dirs_exist_ok=True)
+    entry = download_package(ref, output_dir)
     if output is OutputFormat.json:
         print_json({"model": entry.ref, "output_dir": str(output_dir)})
         return
     sys.stdout.write(f"{entry.ref} -> {output_dir}\n")
-
-
-def _check_empty_folder(folder: Path) -> None:
-    from automl.engine.errors import AutomlError
-
-    if folder.exists() and not folder.is_dir():
-        raise AutomlError(
-            f"--output-dir {folder}: exists and is not a folder", hint="give a new folder's path"
-        )
-    if folder.is_dir() and any(folder.iterdir()):
-        raise AutomlError(
-            f"--output-dir {folder}: exists and is not empty", hint="pick a new folder"
-        )
 
 
 @app.command("delete")

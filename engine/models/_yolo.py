@@ -15,6 +15,10 @@ torchvision and timm families.
 
 The model package stores the state dict and the model YAML dict (plain JSON types), never
 the pickled Ultralytics object, so model.pt loads with `torch.load(weights_only=True)`.
+A package's architecture is rebuilt from Ultralytics' own config of its model name and
+size, never from its stored YAML: Ultralytics' `parse_model` calls `eval()` on a config's
+`activation` and resolves its layer names among its own globals, so a stored YAML is only
+compared with the regenerated one and refused when it differs (`package_yolo_config`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from torch import nn
 
 from automl.engine.errors import AutomlError, TrialError
 from automl.engine.models._base import ModelSpec, register_model
+from automl.engine.models._checks import package_error, quoted
 
 logger = logging.getLogger("automl.models")
 
@@ -74,6 +79,15 @@ MASK_SETTINGS = {
     "image_type": "JPG",
 }
 TILE_KEYS = ("tile_grid_size", "tile_overlap_ratio", "tile_predictions_nms_threshold")
+# the `activation` strings Ultralytics' parse_model may eval(); our configs set none, and
+# a config naming anything else is refused before it reaches parse_model
+ALLOWED_ACTIVATIONS = frozenset(
+    f"{prefix}{call}"
+    for prefix in ("nn.", "torch.nn.")
+    for call in ("SiLU()", "ReLU()", "LeakyReLU(0.1)", "Hardswish()", "Mish()", "GELU()")
+)
+# what Ultralytics' DetectionModel adds to the config it is built from (model.yaml)
+BUILT_KEYS = {"channels": 3}
 
 
 def import_ultralytics():
@@ -152,15 +166,25 @@ def model_from_yaml(config: dict, task: str) -> nn.Module:
     import_ultralytics()
     from ultralytics.nn.tasks import DetectionModel, SegmentationModel
 
+    check_activation(config)
     model_class = SegmentationModel if task == SEGMENTATION_TASK else DetectionModel
     return model_class(copy.deepcopy(config), ch=3, nc=config["nc"], verbose=False)
 
 
+def check_activation(config: dict) -> None:
+    """parse_model eval()s `activation`: only the allow-listed calls pass."""
+    activation = config.get("activation")
+    if activation is not None and activation not in ALLOWED_ACTIVATIONS:
+        raise AutomlError(
+            f"YOLO config activation {quoted(activation)} is not allowed",
+            hint="allowed: " + ", ".join(sorted(ALLOWED_ACTIVATIONS)),
+        )
+
+
 def build_yolo_model(spec: ModelSpec, n_classes: int, pretrained: bool, options: dict) -> nn.Module:
-    """The registry builder: `options` has `model_size` and optionally `model_yaml` (a
-    package's stored YAML dict, which wins so old packages rebuild as they were trained)."""
+    """The registry builder: `options` has `model_size` (Ultralytics' config of that size)."""
     options = options or {}
-    config = options.get("model_yaml") or model_yaml(spec, n_classes, options.get("model_size"))
+    config = model_yaml(spec, n_classes, options.get("model_size"))
     model = model_from_yaml(config, spec.tasks[0])
     if pretrained and spec.has_pretrained:
         load_coco_weights(model, spec, options.get("model_size"))
@@ -198,11 +222,7 @@ def load_coco_weights(model: nn.Module, spec: ModelSpec, model_size: str | None)
     from automl.engine.models._weights import yolo_weights_file
 
     path = yolo_weights_file(spec, weights_name(spec, model_size))
-    import_ultralytics()
-    from ultralytics.nn.tasks import load_checkpoint
-
-    checkpoint, _ = load_checkpoint(str(path))  # Ultralytics pickles its modules
-    state = checkpoint.float().state_dict()
+    state = read_coco_checkpoint(path)
     own = model.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fitting, strict=False)
@@ -282,10 +302,67 @@ def yolo_settings(task: str, model_name: str, labels: list[str], params: dict) -
     return settings
 
 
-def build_package_yolo(record: dict, settings: dict) -> nn.Module:
-    """The untrained module of a YOLO package, from its stored YAML dict."""
+def package_model_size(record: dict, path: Path) -> str | None:
+    """The model_size a YOLO package was trained at (model.pt's own settings: an edited
+    settings.json does not change the architecture of the weights)."""
+    size = record["settings"].get("model_size")
+    if size is None:
+        size = record["training_parameters"].get("model_size")
+    if size is not None and size not in SIZE_SCALES:
+        raise package_error(
+            path, f"model_size {quoted(size)} is not a YOLO size ({', '.join(SIZE_SCALES)})"
+        )
+    return size
+
+
+def package_yolo_config(record: dict, path: Path) -> dict:
+    """The YAML dict a YOLO package is rebuilt from: Ultralytics' own config of the
+    package's (registered) model name and size with its class count. The package's stored
+    `model_yaml`, when present, must equal what that config builds, key for key; a package
+    whose YAML differs (another activation, layers, scales) is refused, never built."""
     from automl.engine.models._base import get_model_spec
 
     spec = get_model_spec(record["model_name"])
-    options = {"model_size": settings.get("model_size"), "model_yaml": record.get("model_yaml")}
-    return build_yolo_model(spec, len(record["labels"]), False, options)
+    config = model_yaml(spec, len(record["labels"]), package_model_size(record, path))
+    stored = record.get("model_yaml")
+    if stored is not None:
+        expected = {**config, **BUILT_KEYS}
+        for key in sorted(set(stored) | set(expected), key=str):
+            if stored.get(key) != expected.get(key):
+                raise package_error(
+                    path,
+                    f"model_yaml[{quoted(key)}] is {quoted(stored.get(key))}, but Ultralytics' "
+                    f"config of {spec.name} ({config.get('yaml_file')}) has "
+                    f"{quoted(expected.get(key))}; YOLO models are rebuilt only from "
+                    "Ultralytics' own configs",
+                )
+    return config
+
+
+def read_coco_checkpoint(path: Path) -> dict:
+    """The state dict of a cached Ultralytics COCO checkpoint, read with Ultralytics'
+    restricted loader (torch.load(weights_only=True) plus its allow-list of model classes:
+    the checkpoint pickles its modules, and the file comes from Ultralytics' weights dir,
+    not from this tool)."""
+    import inspect
+
+    import_ultralytics()
+    from ultralytics.nn.tasks import torch_safe_load
+
+    if "safe_only" not in inspect.signature(torch_safe_load).parameters:
+        raise AutomlError(
+            f"{path}: this Ultralytics version cannot read checkpoints without unpickling code",
+            hint="upgrade Ultralytics (pip install -U 'automl-vision[yolo]'), or train with "
+            "pretrained: false",
+        )
+    try:
+        checkpoint, _ = torch_safe_load(str(path), safe_only=True)
+    except (TypeError, ModuleNotFoundError) as exc:  # Ultralytics' own errors for bad files
+        raise AutomlError(
+            f"{path}: not a loadable Ultralytics checkpoint ({str(exc).splitlines()[0][:160]})",
+            hint="delete it and fetch it again with `automl weights fetch`",
+        ) from None
+    model = checkpoint.get("ema") or checkpoint.get("model")
+    if not isinstance(model, nn.Module):
+        raise AutomlError(f"{path}: holds no model", hint="delete it and fetch it again")
+    return model.float().state_dict()

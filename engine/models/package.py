@@ -11,11 +11,11 @@ requirements.txt  versions the model was trained with
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import tempfile
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -23,12 +23,23 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from automl.engine.errors import AutomlError
+from automl.engine.errors import AutomlError, LimitError
+from automl.engine.models._checks import (
+    LOADER_MODULE,
+    MAX_QUOTED_CHARS,
+    check_mlmodel,
+    check_record,
+    check_settings,
+    package_error,
+    quoted,
+    read_labels_file,
+    read_settings_file,
+)
+from automl.engine.models._yolo import is_yolo_model, package_yolo_config
 from automl.engine.utils.files import write_json_atomic, write_text_atomic
 
 FORMAT_VERSION = 1
 MODEL_FILE = "model.pt"
-LOADER_MODULE = "automl.engine.models.mlflow_loader"
 REQUIRED_PACKAGES = ("torch", "torchvision", "timm", "pillow", "numpy", "automl-vision")
 
 
@@ -161,48 +172,123 @@ def mlmodel_text(task: str, model_name: str) -> str:
 
 
 def read_model_record(path: Path) -> dict:
-    """Load a model.pt (or `<epoch>_model.pt`) with weights_only=True and check its format."""
-    if not path.is_file():
+    """Load a model.pt (or `<epoch>_model.pt`) with weights_only=True and check its format
+    and content (`check_record`); a missing, oversized, corrupt or unsafe file is a
+    PackageError naming it."""
+    if not os.path.lexists(path):
         raise AutomlError(
             f"{path}: no model file here",
             hint="point at a trial's outputs/ or a run's best_model/ folder",
         )
-    record = torch.load(path, map_location="cpu", weights_only=True)
+    record = torch_load_bounded(path)
     version = record.get("format_version") if isinstance(record, dict) else None
     if version != FORMAT_VERSION:
         raise AutomlError(
-            f"{path}: unsupported model package format_version {version!r} "
+            f"{path}: unsupported model package format_version {quoted(version)} "
             f"(this automl-vision reads {FORMAT_VERSION})",
             hint="re-export the model with the automl-vision version that trained it",
         )
-    return record
+    return check_record(record, path)
+
+
+def torch_load_bounded(path: Path) -> object:
+    """torch.load(weights_only=True) of a regular file within `model_file_bytes`."""
+    import pickle
+    import warnings
+    import zipfile
+
+    from automl.engine.utils.files import check_regular_file
+    from automl.schemas import limit, limit_hint
+
+    size = check_regular_file(path, "model file").st_size
+    if size > limit("model_file_bytes"):
+        raise LimitError(
+            f"{path}: {size:,} bytes, over the limit of {limit('model_file_bytes'):,} bytes",
+            hint=limit_hint("model_file_bytes"),
+        )
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols of bad files
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message advises weights_only=False, which would run the file's code
+        raise package_error(
+            path,
+            "holds objects other than tensors and plain data; it is not a model package "
+            "this tool wrote, and it is not loaded",
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise package_error(
+            path, f"not a readable model file, truncated or corrupt ({first[:MAX_QUOTED_CHARS]})"
+        ) from None
 
 
 def load_model_package(model_dir: str | os.PathLike) -> tuple[nn.Module, dict]:
     """Rebuild the model of a package in eval mode; return (model, meta).
 
-    `meta` holds task, model_name, labels, settings and training_parameters.
+    `meta` holds task, model_name, labels, settings and training_parameters. Nothing in
+    the package is executed: see engine/models/_checks.py.
     """
-    model_dir = Path(model_dir)
-    path = model_dir if model_dir.is_file() else model_dir / MODEL_FILE
-    record = read_model_record(path)
+    package = read_package(model_dir)
+    record = package.record
     meta = {key: value for key, value in record.items() if key != "state_dict"}
-    if (path.parent / "settings.json").is_file():  # edited settings win, as in Azure
-        meta["settings"] = read_settings(path.parent)
-    model = build_package_model(record, meta["settings"])
-    model.load_state_dict(record["state_dict"])
+    model = build_package_model(package)
+    load_package_state(model, record["state_dict"], package.path)
     model.eval()
     return model, meta
 
 
-def build_package_model(record: dict, settings: dict) -> nn.Module:
+@dataclass
+class PackageContent:
+    """A package's checked content: the model.pt record (its settings with settings.json
+    merged over them), the model.pt path, and for YOLO models the config to build."""
+
+    record: dict
+    path: Path
+    yolo_config: dict | None = None
+
+
+def read_package(model_dir: str | os.PathLike) -> PackageContent:
+    """The checked content of a package folder or model.pt file: edited settings.json
+    values win over the recorded ones (as in Azure); labels.json and MLmodel are checked.
+    Builds nothing: `model register` uses it."""
+    model_dir = Path(model_dir)
+    path = model_dir if model_dir.is_file() else model_dir / MODEL_FILE
+    record = read_model_record(path)
+    record["settings"] = check_settings(record["settings"], record["task"], path)
+    package = PackageContent(record, path)
+    if is_yolo_model(record["model_name"]):  # the architecture of the weights, as recorded
+        package.yolo_config = package_yolo_config(record, path)
+    edited = read_settings_file(path.parent, record["task"])
+    if edited is not None:
+        record["settings"] = {**record["settings"], **edited}
+    read_labels_file(path.parent)
+    check_mlmodel(path.parent)
+    return package
+
+
+def load_package_state(model: nn.Module, state: dict, path: Path) -> None:
+    """The package's tensors into `model`; any missing, extra or misshapen tensor is a
+    one-line error (the model file does not match its model_name, labels or size)."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        details = " ".join(str(exc).split())
+        raise package_error(
+            path, f"its tensors do not fit model {details[: MAX_QUOTED_CHARS * 2]}"
+        ) from None
+
+
+def build_package_model(package: PackageContent) -> nn.Module:
     """The untrained module of a package's model, dispatched on its task."""
     from automl.engine.models import build_detection_model, build_model
     from automl.engine.models._detection import is_object_task
-    from automl.engine.models._yolo import build_package_yolo, is_yolo_model
+    from automl.engine.models._yolo import model_from_yaml
 
-    if is_yolo_model(record["model_name"]):
-        return build_package_yolo(record, settings)
+    record, settings = package.record, package.record["settings"]
+    if package.yolo_config is not None:
+        return model_from_yaml(package.yolo_config, record["task"])
     if is_object_task(record["task"]):
         # the detector's resize and thresholds are constructor arguments: build with the
         # (possibly edited) settings.json values
@@ -215,8 +301,3 @@ def build_package_model(record: dict, settings: dict) -> nn.Module:
         pretrained=False,
         crop_size=settings.get("valid_crop_size"),
     )
-
-
-def read_settings(model_dir: str | os.PathLike) -> dict:
-    """settings.json of a package (users may edit it, as in Azure)."""
-    return json.loads((Path(model_dir) / "settings.json").read_text(encoding="utf-8"))

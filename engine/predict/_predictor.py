@@ -38,11 +38,12 @@ class Predictor:
     ) -> Predictor:
         """Load the package in `model_dir`; `settings` override its settings.json keys."""
         from automl.engine.models import load_model_package
+        from automl.engine.models._checks import check_settings
 
         model_dir = Path(model_dir)
         model, meta = load_model_package(model_dir)
-        merged = {**meta.get("settings", {}), **(settings or {})}
-        unknown = sorted(set(settings or {}) - set(meta.get("settings", {})))
+        merged = {**meta["settings"], **check_settings(settings or {}, meta["task"], "--setting")}
+        unknown = sorted(set(settings or {}) - set(meta["settings"]))
         if unknown:
             logger.warning(
                 "settings not in %s/settings.json (used as given): %s",
@@ -50,7 +51,9 @@ class Predictor:
                 ", ".join(unknown),
             )
         predictor_class = task_predictor_class(meta["task"], meta.get("model_name"))
-        task_predictor = predictor_class(model, meta, merged, resolve_device(device))
+        task_predictor = build_task_predictor(
+            predictor_class, model, meta, merged, resolve_device(device), model_dir
+        )
         return cls(task_predictor, {**meta, "settings": merged}, model_dir)
 
     @property
@@ -89,6 +92,25 @@ class Predictor:
         for start in range(0, len(images), size):
             results.extend(self.task_predictor.predict_batch(images[start : start + size]))
         return results
+
+
+def build_task_predictor(
+    predictor_class: type[TaskPredictor],
+    model: nn.Module,
+    meta: dict,
+    settings: dict,
+    device: torch.device,
+    model_dir: Path,
+) -> TaskPredictor:
+    """The task predictor; a setting it needs but the package lacks is a one-line error."""
+    try:
+        return predictor_class(model, meta, settings, device)
+    except KeyError as exc:
+        raise PredictError(
+            f"{model_dir}: the model's settings lack {exc.args[0]!r}, which {meta['task']} "
+            "predictions need",
+            hint="add it to settings.json (or pass --setting KEY=VALUE)",
+        ) from None
 
 
 def task_predictor_class(task: str, model_name: str | None = None) -> type[TaskPredictor]:

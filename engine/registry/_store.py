@@ -4,9 +4,12 @@ Layout under `$AUTOML_HOME` (default `~/.automl`):
   registry.db                 SQLite (WAL mode, busy timeout): models, versions, labels
   packages/<sha256>/          one model package per distinct content, shared by versions
 
-Several processes may register at once: package folders are written to a temporary name
-and renamed (identical content lands on the same name), and every write to the database is
-one `BEGIN IMMEDIATE` transaction, so version numbers are never handed out twice.
+Several processes may register at once: a package is copied to a staging folder that
+names its process, hashed there, and renamed to its digest inside the same `BEGIN
+IMMEDIATE` transaction that records the version, so version numbers are never handed out
+twice and a kill at any point leaves nothing that the next write does not remove
+(engine/registry/_cleanup.py). A package holds regular files and folders only, within
+the `package_files` and `package_bytes` limits (engine/registry/_files.py).
 """
 
 from __future__ import annotations
@@ -17,15 +20,23 @@ import os
 import re
 import shutil
 import sqlite3
-import tempfile
+import stat
 import time
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from automl.engine.errors import AutomlError
+from automl.engine.registry._cleanup import (
+    clean_packages_dir,
+    is_digest,
+    new_staging_folder,
+    owns_packages,
+)
+from automl.engine.registry._files import copy_package_tree, package_entries
 
 BUSY_TIMEOUT_S = 60.0
 LATEST = "latest"
@@ -35,6 +46,7 @@ CREATE TABLE IF NOT EXISTS versions (
     name TEXT NOT NULL, version TEXT NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
     task TEXT, model_name TEXT, description TEXT, tags TEXT NOT NULL, lineage TEXT NOT NULL,
     created_at TEXT NOT NULL, PRIMARY KEY (name, version));
+CREATE TABLE IF NOT EXISTS registry_info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS labels (
     name TEXT NOT NULL, label TEXT NOT NULL, version TEXT NOT NULL,
     PRIMARY KEY (name, label));
@@ -87,11 +99,13 @@ def automl_home() -> Path:
 
 
 def package_digest(package_dir: Path) -> str:
-    """sha256 over the package's files (relative names and contents), order-independent."""
+    """sha256 over the package's files (relative names and contents), order-independent;
+    links and special files are refused (`package_entries`)."""
     outer = hashlib.sha256()
-    for path in sorted(p for p in package_dir.rglob("*") if p.is_file()):
-        outer.update(path.relative_to(package_dir).as_posix().encode() + b"\0")
-        outer.update(file_sha256(path).encode() + b"\n")
+    files = [rel for rel, info in package_entries(Path(package_dir)) if stat.S_ISREG(info.st_mode)]
+    for relative in sorted(files, key=lambda rel: rel.as_posix()):
+        outer.update(relative.as_posix().encode() + b"\0")
+        outer.update(file_sha256(Path(package_dir) / relative).encode() + b"\n")
     return outer.hexdigest()
 
 
@@ -124,28 +138,62 @@ class ModelRegistry:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        self.home.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        """A connection; a corrupt, foreign or locked database is a ModelRegistryError."""
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise self._database_error(exc) from None
         try:
             connection.row_factory = sqlite3.Row
             connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
             _enable_wal(connection)
             connection.executescript(_SCHEMA)
+            _ensure_registry_id(connection)
             yield connection
+        except sqlite3.Error as exc:
+            raise self._database_error(exc) from None
         finally:
             connection.close()
 
+    def _database_error(self, exc: Exception) -> ModelRegistryError:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "locked" in text or "busy" in text:
+            return ModelRegistryError(
+                f"{self.db_path}: the registry stayed locked by another process for "
+                f"{BUSY_TIMEOUT_S:.0f} s ({text})",
+                hint="wait for the other automl command to finish and try again",
+            )
+        return ModelRegistryError(
+            f"{self.db_path}: not a usable registry database ({text})",
+            hint=f"move it aside (mv {self.db_path} {self.db_path}.bad) and register the "
+            f"models again; their packages stay under {self.packages_dir}",
+        )
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken before reading (BEGIN IMMEDIATE): no lost updates."""
+        """One write transaction, taken before reading (BEGIN IMMEDIATE): no lost updates.
+        It first removes what interrupted commands left (engine/registry/_cleanup.py)."""
         with self._connect() as connection:
             connection.execute("BEGIN IMMEDIATE")
             try:
+                self._clean(connection)
                 yield connection
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                with suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
                 raise
+
+    def _clean(self, db: sqlite3.Connection) -> list[str]:
+        """Stale staging folders, and the packages no version references when this
+        database is the one that stored them (`owns_packages`)."""
+        referenced = {row[0] for row in db.execute("SELECT DISTINCT digest FROM versions")}
+        owned = owns_packages(self.packages_dir, self._registry_id(db), len(referenced))
+        return clean_packages_dir(self.packages_dir, referenced if owned else None)
+
+    def _registry_id(self, db: sqlite3.Connection) -> str:
+        return str(db.execute("SELECT value FROM registry_info WHERE key = 'id'").fetchone()[0])
 
     # ---- writes ---------------------------------------------------------------------
 
@@ -162,33 +210,62 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Copy the package into the store and record a new version of `name`."""
         check_model_name(name)
-        package_dir = Path(package_dir)
-        digest = package_digest(package_dir)
-        self._store_package(package_dir, digest)
+        if version is not None:
+            check_version_string(version)
         meta = meta or {}
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with self._write() as db:
-            self._store_package(package_dir, digest)  # a concurrent delete may have removed it
-            version = self._new_version(db, name, version)
-            seq = db.execute(
-                "SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE name = ?", (name,)
-            ).fetchone()[0]
-            db.execute(
-                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    name,
-                    version,
-                    seq,
-                    digest,
-                    meta.get("task"),
-                    meta.get("model_name"),
-                    description,
-                    json.dumps(tags or {}),
-                    json.dumps(lineage or {}),
-                    now,
-                ),
-            )
+        try:
+            staging = new_staging_folder(self.packages_dir)
+        except OSError as exc:
+            raise ModelRegistryError(
+                f"{self.packages_dir}: cannot write the registry ({exc.strerror})",
+                hint="set AUTOML_HOME to a writable folder",
+            ) from None
+        try:
+            copy_package_tree(Path(package_dir), staging)
+            digest = package_digest(staging)
+            with self._write() as db:
+                version = self._new_version(db, name, version)
+                self._store_staged(staging, digest)
+                self._insert_version(db, name, version, digest, meta, tags, description, lineage)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)  # renamed away unless it was a duplicate
         return self.get(name, version)
+
+    def _store_staged(self, staging: Path, digest: str) -> None:
+        """Rename the staged copy to packages/<digest> unless that content is stored."""
+        if not (self.packages_dir / digest).is_dir():
+            os.rename(staging, self.packages_dir / digest)
+
+    def _insert_version(
+        self,
+        db: sqlite3.Connection,
+        name: str,
+        version: str,
+        digest: str,
+        meta: dict,
+        tags: dict[str, str] | None,
+        description: str | None,
+        lineage: dict | None,
+    ) -> None:
+        seq = db.execute(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM versions WHERE name = ?", (name,)
+        ).fetchone()[0]
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        db.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                name,
+                version,
+                seq,
+                digest,
+                meta.get("task"),
+                meta.get("model_name"),
+                description,
+                json.dumps(tags or {}),
+                json.dumps(lineage or {}),
+                now,
+            ),
+        )
 
     def _new_version(self, db: sqlite3.Connection, name: str, version: str | None) -> str:
         if version is None:
@@ -198,11 +275,7 @@ class ModelRegistry:
                 if row[0].isdigit()
             ]
             return str(max(numbers, default=0) + 1)
-        if version == LATEST or not _NAME_PATTERN.match(version):
-            raise ModelRegistryError(
-                f"version {version!r} is not allowed",
-                hint="use letters, digits, '.', '_' and '-' ('latest' is automatic)",
-            )
+        check_version_string(version)
         taken = db.execute(
             "SELECT 1 FROM versions WHERE name = ? AND version = ?", (name, version)
         ).fetchone()
@@ -212,23 +285,6 @@ class ModelRegistry:
                 hint="omit --version to get the next number, or pick another version",
             )
         return version
-
-    def _store_package(self, package_dir: Path, digest: str) -> Path:
-        """Copy to packages/<digest>/ through a temporary folder and a rename."""
-        target = self.packages_dir / digest
-        if target.is_dir():
-            return target
-        self.packages_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{digest[:12]}.", dir=self.packages_dir))
-        try:
-            shutil.copytree(package_dir, staging, dirs_exist_ok=True)
-            os.rename(staging, target)
-        except OSError:
-            if not target.is_dir():  # not a concurrent writer of the same content
-                raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return target
 
     def set_label(self, name: str, version: str, label: str) -> ModelVersion:
         """Point `label` of `name` at `version` (moving it if it pointed elsewhere)."""
@@ -253,10 +309,7 @@ class ModelRegistry:
                 db.execute(
                     "DELETE FROM labels WHERE name = ? AND version = ?", (name, row["version"])
                 )
-            for digest in {row["digest"] for row in rows}:  # while holding the write lock
-                used = db.execute("SELECT 1 FROM versions WHERE digest = ?", (digest,))
-                if used.fetchone() is None:
-                    shutil.rmtree(self.packages_dir / digest, ignore_errors=True)
+            self._clean(db)  # the packages no version references any more, under the lock
         return [f"{name}:{row['version']}" for row in rows]
 
     # ---- reads ----------------------------------------------------------------------
@@ -324,6 +377,12 @@ class ModelRegistry:
         ).fetchone()[0]
         if row["seq"] == newest:
             labels.insert(0, LATEST)
+        if not is_digest(str(row["digest"])):  # it becomes a path: never '..' or '/'
+            raise ModelRegistryError(
+                f"{self.db_path}: {row['name']}:{row['version']} has a malformed package "
+                f"digest {str(row['digest'])[:80]!r}",
+                hint=f"delete that version (automl model delete {row['name']}:{row['version']})",
+            )
         return ModelVersion(
             name=row["name"],
             version=row["version"],
@@ -333,10 +392,37 @@ class ModelRegistry:
             model_name=row["model_name"],
             description=row["description"],
             created_at=row["created_at"],
-            tags=json.loads(row["tags"]),
-            lineage=json.loads(row["lineage"]),
+            tags=_json_or_empty(row["tags"]),
+            lineage=_json_or_empty(row["lineage"]),
             labels=labels,
         )
+
+
+def _ensure_registry_id(connection: sqlite3.Connection) -> None:
+    """The database's id (see `owns_packages`), committed on its own (autocommit) so that
+    no rolled-back write can lose it; readers only read it."""
+    if connection.execute("SELECT 1 FROM registry_info WHERE key = 'id'").fetchone() is None:
+        connection.execute(
+            "INSERT OR IGNORE INTO registry_info VALUES ('id', ?)", (uuid.uuid4().hex,)
+        )
+
+
+def check_version_string(version: str) -> str:
+    if version == LATEST or not _NAME_PATTERN.match(version or ""):
+        raise ModelRegistryError(
+            f"version {version!r} is not allowed",
+            hint="use letters, digits, '.', '_' and '-' ('latest' is automatic)",
+        )
+    return version
+
+
+def _json_or_empty(text: str) -> dict:
+    """A JSON object column; an unreadable one reads as {} (it is only shown)."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _enable_wal(connection: sqlite3.Connection) -> None:

@@ -14,8 +14,9 @@ def find_package_run_dir(package_dir: Path) -> tuple[Path | None, int | None]:
     package_dir = package_dir.resolve()
     if package_dir.name == "best_model" and _is_run_dir(package_dir.parent):
         run_dir = package_dir.parent
-        best = (_read_json(run_dir / "summary.json") or {}).get("best_trial") or {}
-        return run_dir, best.get("number")
+        best = (_read_json(run_dir / "summary.json") or {}).get("best_trial")
+        number = best.get("number") if isinstance(best, dict) else None
+        return run_dir, number if isinstance(number, int) else None
     parts = package_dir.parts
     if len(parts) >= 4 and parts[-1] == "outputs" and parts[-3] == "trials":
         run_dir = package_dir.parents[2]
@@ -44,19 +45,25 @@ def collect_lineage(package_dir: Path, meta: dict) -> dict:
         run_dir=str(run_dir),
         job=summary.get("name", run_dir.name),
         job_file_sha256=_hash_if_file(run_dir / "job.yml"),
-        data_manifests={p.name: file_sha256(p) for p in sorted(run_dir.glob("data/*.jsonl"))},
+        data_manifests={p.name: _hash_if_file(p) for p in sorted(run_dir.glob("data/*.jsonl"))},
         params=record.get("params", {}),
         metrics=record.get("metrics", {}),
-        score=record.get("score"),
+        score=_number_or_none(record.get("score")),
         primary_metric=summary.get("primary_metric"),
         packages=(_read_json(run_dir / "env.json") or {}).get("packages", {}),
     )
     return lineage
 
 
+def _number_or_none(value: object) -> float | None:
+    """A score as a number (run records are read, not trusted: `model list` formats it)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _trial_record(summary: dict, trial: int | None) -> dict:
-    for record in summary.get("trials", []):
-        if record.get("number") == trial:
+    trials = summary.get("trials")
+    for record in trials if isinstance(trials, list) else []:
+        if isinstance(record, dict) and record.get("number") == trial:
             return record
     return {}
 
@@ -66,11 +73,20 @@ def _is_run_dir(path: Path) -> bool:
 
 
 def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    """A run record's JSON object; None when absent, unreadable, not a regular file or
+    over `package_json_bytes` (lineage is then partial, never a hang or a crash)."""
+    from automl.engine.errors import AutomlError
+    from automl.engine.utils.files import read_text_bounded
+
+    if not path.is_file():
         return None
+    try:
+        value = json.loads(read_text_bounded(path, "package_json_bytes", "run record"))
+    except (AutomlError, OSError, ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _hash_if_file(path: Path) -> str | None:
+    """sha256 of a regular file (a FIFO or device is never opened)."""
     return file_sha256(path) if path.is_file() else None

@@ -328,6 +328,9 @@ def ultralytics_trainer_class(task: str):
             # the checkpoint's (EMA) weights, like Ultralytics' own resume
             from ultralytics.nn.tasks import load_checkpoint
 
+            # Unpickles (Ultralytics pickles its modules): self.args.model is only ever
+            # `resume_point`'s last.pt, which Ultralytics' trainer wrote inside this
+            # trial's own checkpoints/ folder; never a file from a model package or a user.
             weights, checkpoint = load_checkpoint(self.args.model)
             self.model.load_state_dict(weights.float().state_dict())
             return checkpoint
@@ -518,6 +521,9 @@ def save_progress(run, epoch: int) -> None:
 def checkpoint_epoch(path: Path) -> int:
     """Epochs done in an Ultralytics checkpoint (it stores the 0-based last epoch)."""
     import_ultralytics()  # its classes unpickle the checkpoint
+    # weights_only=False runs pickled code: `path` is only `ultralytics_last(run)`, the
+    # last.pt Ultralytics' trainer wrote inside this trial's own checkpoints/ folder, never
+    # a file from a model package, a registry or a user (those load with weights_only=True)
     return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"]) + 1
 
 
