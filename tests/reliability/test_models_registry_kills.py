@@ -130,12 +130,12 @@ def test_download_to_an_existing_file_is_one_line(home, package, tmp_path):
     assert automl("model", "register", "--name", "m", "--path", str(package)).returncode == 0
     target = tmp_path / "taken.txt"
     target.write_text("keep me")
-    result = automl("model", "download", "m", "--output", str(target))
+    result = automl("model", "download", "m", "--output-dir", str(target))
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"error: {target}: exists and is not a folder")
     assert target.read_text() == "keep me"
     folder = tmp_path / "copy"
-    result = automl("model", "download", "m", "--output", str(folder))
+    result = automl("model", "download", "m", "--output-dir", str(folder))
     assert result.returncode == 0 and (folder / "model.pt").is_file()
 
 
