@@ -6,7 +6,15 @@ Each stage is its own module: `load`, `overrides`, `normalize`, `validate`, `che
 """
 
 from automl.engine.config.checks import CHECKS
-from automl.engine.config.render import render_job_yaml
+from automl.engine.config.render import render_job_yaml, rendered_job
 from automl.engine.config.resolve import Job, job_mode, load_job, resolve_trial_parameters
 
-__all__ = ["CHECKS", "Job", "job_mode", "load_job", "render_job_yaml", "resolve_trial_parameters"]
+__all__ = [
+    "CHECKS",
+    "Job",
+    "job_mode",
+    "load_job",
+    "render_job_yaml",
+    "rendered_job",
+    "resolve_trial_parameters",
+]
