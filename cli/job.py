@@ -72,8 +72,9 @@ def _report_invalid(file: Path, exc, output: OutputFormat) -> None:
         return
     for line in errors:
         sys.stdout.write(f"{line}\n")
-    noun = "problem" if len(errors) == 1 else "problems"
-    sys.stderr.write(f"error: {file} is not a valid job ({len(errors)} {noun})\n")
+    n_problems = getattr(exc, "n_problems", len(errors))  # the listed ones may be fewer
+    noun = "problem" if n_problems == 1 else "problems"
+    sys.stderr.write(f"error: {file} is not a valid job ({n_problems:,} {noun})\n")
     if exc.hint:
         sys.stderr.write(f"hint: {exc.hint}\n")
 

@@ -2,7 +2,9 @@
 
 Every check takes a `CheckContext` (the normalised, schema-valid job) and yields `Issue`s:
 errors make the job invalid, warnings are notices the user sees. `CHECKS` lists them in the
-order they run; a rule is added by writing a function and listing it.
+order they run; a rule is added by writing a function and listing it. Rules of the search
+space live in `checks_search`, rules of data paths in `checks_data`; the data stage's first
+check (`check_data_paths_exist`) is not in `CHECKS`: `load_job` runs it unless told not to.
 """
 
 from __future__ import annotations
@@ -202,25 +204,32 @@ def check_advanced_settings(ctx: CheckContext) -> Iterator[Issue]:
     if text is None:
         return
     where = ("training_parameters", "advanced_settings")
-    try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield Issue(
-            where,
-            f"not valid JSON ({exc.msg} at character {exc.pos + 1}); write a "
-            "JSON object such as '{\"stream_image_files\": true}'",
-        )
-        return
-    if not isinstance(settings, dict):
-        yield Issue(
-            where,
-            f"must be a JSON object, got {type(settings).__name__}; for example "
-            "'{\"apply_mosaic_for_yolo\": false}'",
-        )
+    settings, problem = _json_object(text)
+    if problem is not None:
+        yield Issue(where, problem)
         return
     for issue in validate_against(settings, schemas.advanced_settings_schema()):
         inner = ".".join(str(p) for p in issue.path)
         yield Issue(where, f"{inner}: {issue.message}" if inner else issue.message)
+
+
+def _json_object(text: str) -> tuple[dict | None, str | None]:
+    """(the JSON object in `text`, None) or (None, what is wrong with it)."""
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, (
+            f"not valid JSON ({exc.msg} at character {exc.pos + 1}); write a "
+            "JSON object such as '{\"stream_image_files\": true}'"
+        )
+    except RecursionError:  # the JSON decoder recurses per level
+        return None, "JSON nested too deeply to read; write a flat JSON object"
+    if not isinstance(settings, dict):
+        return None, (
+            f"must be a JSON object, got {type(settings).__name__}; for example "
+            "'{\"apply_mosaic_for_yolo\": false}'"
+        )
+    return settings, None
 
 
 def check_compute_local(ctx: CheckContext) -> Iterator[Issue]:

@@ -13,9 +13,18 @@ from dataclasses import dataclass, field
 from automl.engine.errors import ConfigError
 from automl.engine.utils.quoting import shorten
 from automl.engine.utils.yaml_load import YamlData
-from automl.schemas import limit
+from automl.schemas import limit, limit_hint
 
 PathT = tuple  # tuple[str | int, ...]: keys of mappings and indexes of lists
+
+
+class JobProblems(ConfigError):
+    """The problems of a job file: `issues` lists at most `job_problems` of them (and a line
+    counting the rest); `n_problems` is how many there are."""
+
+    def __init__(self, message: str, *, issues: list[str], n_problems: int) -> None:
+        super().__init__(message, issues=issues)
+        self.n_problems = n_problems
 
 
 @dataclass(frozen=True)
@@ -90,9 +99,15 @@ def raise_for_errors(issues: Iterable[Issue], locator: Locator) -> None:
     if not errors:
         return
     lines = _unique(locator.format(i) for i in errors)
-    noun = "problem" if len(lines) == 1 else "problems"
-    message = f"{locator.label} is not a valid job ({len(lines)} {noun}):\n  " + "\n  ".join(lines)
-    raise ConfigError(message, issues=lines)
+    n_problems, n_listed = len(lines), limit("job_problems")
+    if n_problems > n_listed:
+        lines = lines[:n_listed] + [
+            f"{locator.label}: ... and {n_problems - n_listed:,} more problems, not listed "
+            f"(fix these first, or {limit_hint('job_problems')})"
+        ]
+    noun = "problem" if n_problems == 1 else "problems"
+    message = f"{locator.label} is not a valid job ({n_problems:,} {noun}):\n  "
+    raise JobProblems(message + "\n  ".join(lines), issues=lines, n_problems=n_problems)
 
 
 def format_warnings(issues: Iterable[Issue], locator: Locator) -> list[str]:

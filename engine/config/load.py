@@ -27,10 +27,6 @@ class Document:
     text: str
     source: YamlData
 
-    @property
-    def data(self) -> dict:
-        return self.source.data
-
 
 def load_document(path: str | Path) -> Document:
     """Read and parse `path`; raise `ConfigError` with line and column for unusable files."""

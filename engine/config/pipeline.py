@@ -5,8 +5,9 @@ Azure's examples wrap an automl image job in a pipeline: `jobs:` holds the autom
 deploys the model. Locally there is nothing to chain, so a pipeline with exactly one automl
 node runs that node: its `${{parent.inputs.NAME}}` references take the pipeline's inputs,
 and it inherits the pipeline's name, experiment_name, display_name, description and tags
-when it lacks them (`settings:`, such as the default compute, means nothing locally). Other nodes are not run (a notice names them). A pipeline with no automl
-node, or several, is refused with what to do instead.
+when it lacks them (`settings:`, such as the default compute, means nothing locally). Other
+nodes are not run (a notice names them). A pipeline with no automl node, or several, is
+refused with what to do instead.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from automl.engine.config.issues import (
     format_warnings,
     raise_for_errors,
 )
-from automl.engine.config.load import load_document
+from automl.engine.config.load import Document, load_document
 from automl.engine.config.normalize import normalize_job
 from automl.engine.config.overrides import apply_overrides
 from automl.engine.config.pipeline import job_source
@@ -82,17 +82,8 @@ def load_job(
     directory's copy of `job.yml` is resolved against the folder the job was created from.
     """
     document = load_document(path)
-    found = job_source(document.source, document.label)
-    raw = copy.deepcopy(found.data)
-    applied, issues = apply_overrides(raw, overrides)
-    locator = Locator(document.label, found.source, applied, found.prefix)
-    data = copy.deepcopy(raw)
-    issues += found.issues + normalize_job(data)
-    issues += validate_job_schema(data)
-    raise_for_errors(issues, locator)
     job_dir = Path(base_dir).resolve() if base_dir else document.path.resolve().parent
-    issues += run_checks(CheckContext(data, job_dir))
-    raise_for_errors(issues, locator)
+    raw, data, issues, locator = _checked_data(document, overrides, job_dir)
     if check_paths:
         raise_for_errors(check_data_paths_exist(CheckContext(data, job_dir)), locator)
     resolved, per_trial = fill_job_defaults(data, data["task"])
@@ -111,6 +102,24 @@ def load_job(
         overrides=list(overrides),
         per_trial_keys=per_trial,
     )
+
+
+def _checked_data(
+    document: Document, overrides: Sequence[str], job_dir: Path
+) -> tuple[dict, dict, list[Issue], Locator]:
+    """(raw data, normalised valid data, notices, locator): stages 2-5 on the job's part of
+    the file; raises `ConfigError` listing every problem."""
+    found = job_source(document.source, document.label)
+    raw = copy.deepcopy(found.data)
+    applied, issues = apply_overrides(raw, overrides)
+    locator = Locator(document.label, found.source, applied, found.prefix)
+    data = copy.deepcopy(raw)
+    issues += found.issues + normalize_job(data)
+    issues += validate_job_schema(data)
+    raise_for_errors(issues, locator)
+    issues += run_checks(CheckContext(data, job_dir))
+    raise_for_errors(issues, locator)
+    return raw, data, issues, locator
 
 
 def job_mode(data: dict) -> Mode:

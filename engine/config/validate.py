@@ -88,7 +88,13 @@ def _quoted_message(error: ValidationError) -> str:
 def _additional(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
     allowed = list(error.schema.get("properties", {}))
     extras = [k for k in error.instance if k not in allowed]
-    return [Issue(path + (key,), unknown_key_message(key, allowed, path, root)) for key in extras]
+    n_explained = schemas.limit("job_problems")  # only these are listed: spare the rest
+    return [
+        Issue(path + (key,), unknown_key_message(key, allowed, path, root))
+        if index < n_explained
+        else Issue(path + (key,), "unknown key")
+        for index, key in enumerate(extras)
+    ]
 
 
 def unknown_key_message(key: str, allowed: list[str], parent: tuple, root: Any) -> str:

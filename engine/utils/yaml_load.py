@@ -38,7 +38,6 @@ from automl.engine.errors import AutomlError
 from automl.engine.utils.quoting import quote
 
 PathT = tuple  # keys of mappings and indexes of lists
-MERGE_KEY = "<<"
 _COLLECTION_TAGS = {
     "seq": ("tag:yaml.org,2002:seq",),
     "map": ("tag:yaml.org,2002:map",),
@@ -91,7 +90,7 @@ def load_yaml(text: str, label: str) -> YamlData:
     except YAMLError as exc:
         raise YamlInputError([f"{label}: invalid YAML: {exc}"]) from None
     if builder.duplicates:
-        raise YamlInputError(builder.duplicates, hint="keep one of each duplicated key")
+        raise YamlInputError(builder.duplicates)
     return YamlData(builder.root, builder.lines)
 
 

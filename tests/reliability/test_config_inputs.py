@@ -199,3 +199,24 @@ def test_job_name_rule_is_the_same_in_validate_and_create(tmp_path, name):
     (tmp_path / "job.yml").write_text(JOB + f"name: '{name}'\n")
     result = run_automl("job", "validate", "-f", "job.yml", "--skip-data", cwd=tmp_path)
     assert_one_line_error(result, "it becomes a folder name")
+
+
+def test_deep_json_in_advanced_settings_is_a_clear_error(tmp_path):
+    deep = "[" * 5000 + "]" * 5000
+    text = JOB + f"training_parameters:\n  advanced_settings: '{{\"x\": {deep}}}'\n"
+    (tmp_path / "job.yml").write_text(text)
+    result = run_automl("job", "validate", "-f", "job.yml", "--skip-data", cwd=tmp_path)
+    line = assert_one_line_error(result, "JSON nested too deeply to read")
+    assert line.startswith("job.yml:6:")
+
+
+def test_problems_listed_are_bounded_and_counted(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOML_MAX_JOB_PROBLEMS", "5")
+    (tmp_path / "job.yml").write_text(JOB + "".join(f"key_{i}: 1\n" for i in range(50)))
+    result = run_automl("job", "validate", "-f", "job.yml", "--skip-data", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    listed = result.stdout.splitlines()
+    assert len(listed) == 6
+    assert "... and 45 more problems, not listed" in listed[-1]
+    assert "AUTOML_MAX_JOB_PROBLEMS" in listed[-1]
+    assert "is not a valid job (50 problems)" in result.stderr
