@@ -31,7 +31,9 @@ def validate_command(
     file: Path = FILE_OPTION,
     overrides: list[str] | None = SET_OPTION,
     skip_data: bool = typer.Option(
-        False, "--skip-data", help="Check the job file only, not the images and labels."
+        False,
+        "--skip-data",
+        help="Check the job file only: not its images and labels, nor that its data folders exist.",
     ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> int:
@@ -40,7 +42,7 @@ def validate_command(
     from automl.engine.errors import ConfigError
 
     try:
-        job = load_job(file, overrides or ())
+        job = load_job(file, overrides or (), check_paths=not skip_data)
     except ConfigError as exc:
         _report_invalid(file, exc, output)
         return 1
@@ -50,7 +52,7 @@ def validate_command(
 
 
 def _check_data(job):
-    """The dataset doctor on the job's data (its paths exist: load_job checked them)."""
+    """The dataset doctor on the job's data (load_job checked that its paths exist)."""
     from automl.engine.data import check_job_data
 
     return check_job_data(job.resolved)
@@ -72,8 +74,11 @@ def _report_invalid(file: Path, exc, output: OutputFormat) -> None:
         return
     for line in errors:
         sys.stdout.write(f"{line}\n")
-    noun = "problem" if len(errors) == 1 else "problems"
-    sys.stderr.write(f"error: {file} is not a valid job ({len(errors)} {noun})\n")
+    n_problems = getattr(exc, "n_problems", len(errors))  # the listed ones may be fewer
+    noun = "problem" if n_problems == 1 else "problems"
+    sys.stderr.write(f"error: {file} is not a valid job ({n_problems:,} {noun})\n")
+    if exc.hint:
+        sys.stderr.write(f"hint: {exc.hint}\n")
 
 
 def _report_valid(file: Path, job, output: OutputFormat, report=None) -> None:
@@ -110,17 +115,20 @@ def render_command(
     overrides: list[str] | None = SET_OPTION,
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Print the job with every default filled in (YAML; --output json for JSON)."""
+    """Print the job with every default filled in (YAML; --output json for JSON).
+
+    Needs only the job file: its data is neither read nor looked for.
+    """
     import logging
 
-    from automl.engine.config import load_job, render_job_yaml
+    from automl.engine.config import load_job, render_job_yaml, rendered_job
 
-    job = load_job(file, overrides or ())
+    job = load_job(file, overrides or (), check_paths=False)
     log = logging.getLogger("automl.cli.job")
     for line in job.warnings:
         log.warning(line)
     if output is OutputFormat.json:
-        print_json(job.resolved)
+        print_json(rendered_job(job))
     else:
         sys.stdout.write(render_job_yaml(job))
 

@@ -177,6 +177,12 @@ def runtime_names(task: str) -> dict[str, str]:
     return {n: hps[n]["x-runtime-name"] for n in names if "x-runtime-name" in hps.get(n, {})}
 
 
+def job_name_pattern() -> str:
+    """The rule for names that become folder names (job `name`, `experiment_name`, `--name`):
+    a regular expression, written once in the schema's `$defs/path_name`."""
+    return _job_schema()["$defs"]["path_name"]["pattern"]
+
+
 def advanced_settings_schema() -> dict:
     """The schema of the JSON object inside `training_parameters.advanced_settings`."""
     return copy.deepcopy(_job_schema()["$defs"]["advanced_settings"])

@@ -2,34 +2,53 @@
 
 Every check takes a `CheckContext` (the normalised, schema-valid job) and yields `Issue`s:
 errors make the job invalid, warnings are notices the user sees. `CHECKS` lists them in the
-order they run; a rule is added by writing a function and listing it.
+order they run; a rule is added by writing a function and listing it. Rules of the search
+space live in `checks_search`, rules of data paths in `checks_data`; the data stage's first
+check (`check_data_paths_exist`) is not in `CHECKS`: `load_job` runs it unless told not to.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 from automl import schemas
+from automl.engine.config.checks_data import (
+    DATA_KEYS,
+    REMOTE_PREFIXES,
+    check_data_paths_exist,
+    check_data_paths_local,
+    resolve_data_path,
+)
+from automl.engine.config.checks_search import (
+    check_bayesian_beyond_azure,
+    check_distribution_bounds,
+    check_distribution_support,
+    check_fixed_not_searched,
+    check_grid_uses_choice_only,
+)
+from automl.engine.config.context import (
+    Check,
+    CheckContext,
+    is_distribution,
+    subspace_models,
+)
 from automl.engine.config.issues import Issue, warning
 from automl.engine.config.validate import validate_against
+from automl.engine.utils.quoting import quote
 
-REMOTE_PREFIXES = (
-    "azureml:",
-    "azureml://",
-    "https://",
-    "http://",
-    "wasbs://",
-    "abfss://",
-    "adl://",
-    "s3://",
-    "gs://",
-)
+__all__ = [
+    "CHECKS",
+    "DATA_KEYS",
+    "Check",
+    "CheckContext",
+    "check_data_paths_exist",
+    "resolve_data_path",
+    "run_checks",
+]
+
 CLOUD_KEYS = (
     "resources",
     "environment_id",
@@ -38,61 +57,6 @@ CLOUD_KEYS = (
     "identity",
     "services",
 )
-DATA_KEYS = ("training_data", "validation_data", "test_data")
-# Distributions bayesian sampling supports (reference section 5.2).
-BAYESIAN_DISTRIBUTIONS = ("choice", "uniform", "quniform")
-
-
-@dataclass
-class CheckContext:
-    """What a check sees: the job data (normalised, schema-valid) and where the file is."""
-
-    data: dict
-    job_dir: Path
-    check_paths: bool = True
-
-    @property
-    def task(self) -> str:
-        return self.data["task"]
-
-    @property
-    def training_parameters(self) -> dict:
-        return self.data.get("training_parameters") or {}
-
-    @property
-    def search_space(self) -> list[dict]:
-        return self.data.get("search_space") or []
-
-    @property
-    def sweep(self) -> dict | None:
-        return self.data.get("sweep")
-
-    @property
-    def algorithm(self) -> str | None:
-        algorithm = (self.sweep or {}).get("sampling_algorithm")
-        return algorithm.get("type") if isinstance(algorithm, dict) else algorithm
-
-    @property
-    def limits(self) -> dict:
-        return self.data.get("limits") or {}
-
-
-Check = Callable[[CheckContext], Iterator[Issue]]
-
-
-def is_distribution(value: Any) -> bool:
-    """A search-space value is a distribution when it is a mapping (`{type: ...}`)."""
-    return isinstance(value, dict)
-
-
-def subspace_models(ctx: CheckContext, sub: dict) -> list[str]:
-    """The model names a sub-space can train: its model_name, else the fixed or default one."""
-    value = sub.get("model_name", ctx.training_parameters.get("model_name"))
-    if value is None:
-        value = schemas.default_model(ctx.task)
-    if is_distribution(value):
-        return [v for v in value.get("values", []) if isinstance(v, str)]
-    return [value]
 
 
 def check_sweep_has_search_space(ctx: CheckContext) -> Iterator[Issue]:
@@ -110,45 +74,6 @@ def check_search_space_has_sweep(ctx: CheckContext) -> Iterator[Issue]:
             ("search_space",),
             "a search_space needs a sweep; add sweep: "
             "{sampling_algorithm: random} (or grid, bayesian)",
-        )
-
-
-def check_grid_uses_choice_only(ctx: CheckContext) -> Iterator[Issue]:
-    if ctx.algorithm != "grid":
-        return
-    for index, sub in enumerate(ctx.search_space):
-        for key, value in sub.items():
-            if is_distribution(value) and value.get("type") != "choice":
-                yield Issue(
-                    ("search_space", index, key, "type"),
-                    f"grid sampling needs choice distributions, got {value['type']!r}; "
-                    "list the values with type: choice, or use random sampling",
-                )
-
-
-def check_bayesian_beyond_azure(ctx: CheckContext) -> Iterator[Issue]:
-    """Our bayesian sampler (multivariate, grouped TPE) handles every distribution, several
-    sub-spaces and early termination; Azure refuses those, so say so for portability."""
-    if ctx.algorithm != "bayesian":
-        return
-    note = "; it runs here (TPE), but Azure ML would refuse this job"
-    for index, sub in enumerate(ctx.search_space):
-        for key, value in sub.items():
-            if is_distribution(value) and value.get("type") not in BAYESIAN_DISTRIBUTIONS:
-                yield warning(
-                    ("search_space", index, key, "type"),
-                    f"Azure's bayesian sampling takes only choice, uniform and quniform, "
-                    f"got {value['type']!r}{note}",
-                )
-    if len(ctx.search_space) > 1:
-        yield warning(
-            ("search_space",),
-            f"Azure's bayesian sampling takes one sub-space, got {len(ctx.search_space)}{note}",
-        )
-    if (ctx.sweep or {}).get("early_termination"):
-        yield warning(
-            ("sweep", "early_termination"),
-            f"Azure's bayesian sampling takes no early termination{note}",
         )
 
 
@@ -186,18 +111,6 @@ def check_validation_data_or_size(ctx: CheckContext) -> Iterator[Issue]:
         )
 
 
-def check_fixed_not_searched(ctx: CheckContext) -> Iterator[Issue]:
-    fixed = ctx.training_parameters
-    for index, sub in enumerate(ctx.search_space):
-        for key in sub:
-            if key in fixed:
-                yield Issue(
-                    ("search_space", index, key),
-                    f"{key!r} is both fixed in "
-                    "training_parameters and searched here; remove one of them",
-                )
-
-
 def check_parameters_apply_to_model(ctx: CheckContext) -> Iterator[Issue]:
     fixed_model = ctx.training_parameters.get("model_name")
     if fixed_model is None and not ctx.search_space and ctx.limits.get("max_trials", 1) == 1:
@@ -218,23 +131,9 @@ def _keys_apply(params: dict, models: list[str], where: tuple) -> Iterator[Issue
             family = schemas.model_family(refusing[0])["name"]
             yield Issue(
                 where + (key,),
-                f"{key!r} does not apply to model {', '.join(refusing)} ({family} family); {fix}",
+                f"{quote(key)} does not apply to model {', '.join(refusing)} "
+                f"({family} family); {fix}",
             )
-
-
-def check_distribution_bounds(ctx: CheckContext) -> Iterator[Issue]:
-    for index, sub in enumerate(ctx.search_space):
-        for key, value in sub.items():
-            low, high = (
-                (value.get("min_value"), value.get("max_value"))
-                if is_distribution(value)
-                else (None, None)
-            )
-            if low is not None and high is not None and low > high:
-                yield Issue(
-                    ("search_space", index, key),
-                    f"min_value {low} is above max_value {high}; swap them",
-                )
 
 
 def check_tile_grid_size(ctx: CheckContext) -> Iterator[Issue]:
@@ -305,62 +204,32 @@ def check_advanced_settings(ctx: CheckContext) -> Iterator[Issue]:
     if text is None:
         return
     where = ("training_parameters", "advanced_settings")
-    try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as exc:
-        yield Issue(
-            where,
-            f"not valid JSON ({exc.msg} at character {exc.pos + 1}); write a "
-            "JSON object such as '{\"stream_image_files\": true}'",
-        )
-        return
-    if not isinstance(settings, dict):
-        yield Issue(
-            where,
-            f"must be a JSON object, got {type(settings).__name__}; for example "
-            "'{\"apply_mosaic_for_yolo\": false}'",
-        )
+    settings, problem = _json_object(text)
+    if problem is not None:
+        yield Issue(where, problem)
         return
     for issue in validate_against(settings, schemas.advanced_settings_schema()):
         inner = ".".join(str(p) for p in issue.path)
         yield Issue(where, f"{inner}: {issue.message}" if inner else issue.message)
 
 
-def check_data_paths_local(ctx: CheckContext) -> Iterator[Issue]:
-    for key in DATA_KEYS:
-        path = (ctx.data.get(key) or {}).get("path")
-        if isinstance(path, str) and path.lower().startswith(REMOTE_PREFIXES):
-            yield Issue(
-                (key, "path"),
-                f"{path!r} is a cloud location; automl-vision runs "
-                "locally: download the data and point path at a local MLTable folder "
-                "or JSONL file",
-            )
-
-
-def check_data_paths_exist(ctx: CheckContext) -> Iterator[Issue]:
-    if not ctx.check_paths:
-        return
-    for key in ("training_data", "validation_data"):
-        path = (ctx.data.get(key) or {}).get("path")
-        if not isinstance(path, str) or path.lower().startswith(REMOTE_PREFIXES):
-            continue
-        absolute = resolve_data_path(path, ctx.job_dir)
-        if not absolute.exists():
-            yield Issue(
-                (key, "path"),
-                f"{path!r} does not exist (resolved to {absolute}, "
-                "relative to the job file's folder); point path at a local MLTable "
-                "folder or JSONL file",
-            )
-
-
-def resolve_data_path(path: str, job_dir: Path) -> Path:
-    """A data path made absolute against the job file's folder, as the Azure CLI does."""
-    candidate = Path(path).expanduser()
-    if not candidate.is_absolute():
-        candidate = job_dir / candidate
-    return Path(os.path.normpath(candidate))
+def _json_object(text: str) -> tuple[dict | None, str | None]:
+    """(the JSON object in `text`, None) or (None, what is wrong with it)."""
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, (
+            f"not valid JSON ({exc.msg} at character {exc.pos + 1}); write a "
+            "JSON object such as '{\"stream_image_files\": true}'"
+        )
+    except RecursionError:  # the JSON decoder recurses per level
+        return None, "JSON nested too deeply to read; write a flat JSON object"
+    if not isinstance(settings, dict):
+        return None, (
+            f"must be a JSON object, got {type(settings).__name__}; for example "
+            "'{\"apply_mosaic_for_yolo\": false}'"
+        )
+    return settings, None
 
 
 def check_compute_local(ctx: CheckContext) -> Iterator[Issue]:
@@ -368,7 +237,7 @@ def check_compute_local(ctx: CheckContext) -> Iterator[Issue]:
     if compute is not None and compute != "local":
         yield warning(
             ("compute",),
-            f"{compute!r} is an Azure compute target; the job runs on "
+            f"{quote(compute)} is an Azure compute target; the job runs on "
             "this machine (its GPUs, or the CPU)",
         )
 
@@ -395,7 +264,7 @@ def check_best_model_path(ctx: CheckContext) -> Iterator[Issue]:
     if isinstance(path, str) and path.lower().startswith(REMOTE_PREFIXES):
         yield warning(
             ("outputs", "best_model", "path"),
-            f"{path!r} is a cloud location; the "
+            f"{quote(path)} is a cloud location; the "
             "best model is written to the run directory's best_model/ instead",
         )
 
@@ -407,7 +276,8 @@ def check_node_count(ctx: CheckContext) -> Iterator[Issue]:
     path = ("properties", "node_count_per_trial")
     text = str(count).strip()
     if not text.isdigit() or int(text) < 1:
-        yield Issue(path, f"{count!r} is not a count of machines; write a whole number like '2'")
+        message = "is not a count of machines; write a whole number like '2'"
+        yield Issue(path, f"{quote(count)} {message}")
         return
     # One machine cannot form a group alone: the job waits for workers to join it.
     yield warning(
@@ -441,7 +311,7 @@ def check_trial_timeout(ctx: CheckContext) -> Iterator[Issue]:
 def check_finite_numbers(ctx: CheckContext) -> Iterator[Issue]:
     for where, value in _walk(ctx.data, ()):
         if isinstance(value, float) and not math.isfinite(value):
-            yield Issue(where, f"{value!r} is not a finite number")
+            yield Issue(where, f"{quote(value)} is not a finite number")
 
 
 def _walk(node: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
@@ -467,12 +337,12 @@ CHECKS: list[Check] = [
     check_fixed_not_searched,
     check_parameters_apply_to_model,
     check_distribution_bounds,
+    check_distribution_support,
     check_tile_grid_size,
     check_vit_crop_sizes,
     check_layers_to_freeze,
     check_advanced_settings,
     check_data_paths_local,
-    check_data_paths_exist,
     check_compute_local,
     check_cloud_keys_ignored,
     check_test_data_ignored,

@@ -119,6 +119,31 @@ def _job_models(task: str, user: dict, search_space: list[dict], searched: set) 
     return models
 
 
+def subspace_defaults(
+    task: str, user: dict, sub: dict, keys: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """What the trials of sub-space `sub` use for `keys` that other sub-spaces search.
+
+    Returns (key -> the one value its trials use, keys whose value depends on the model a
+    trial picks). Keys fixed in training_parameters, searched by `sub` itself, or that no
+    model of `sub` takes are in neither.
+    """
+    models = _job_models(task, user, [sub], set(sub))
+    task_defaults = schemas.task_defaults(task)
+    values: dict[str, Any] = {}
+    varying: list[str] = []
+    for key in keys:
+        if key in sub or key in user or key not in task_defaults:
+            continue
+        found = _defaults_for(task, key, task_defaults[key], models)
+        taking = [m for m in models if key not in schemas.excluded_keys(m)]
+        if len(found) == 1 and len(taking) == len(models):
+            values[key] = found[0]
+        elif found:
+            varying.append(key)
+    return values, varying
+
+
 def _defaults_for(task: str, key: str, task_default: Any, models: list[str]) -> list[Any]:
     """The distinct defaults of `key` over `models` that take it ([] if none takes it)."""
     values: list[Any] = []

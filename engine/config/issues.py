@@ -11,8 +11,20 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from automl.engine.errors import ConfigError
+from automl.engine.utils.quoting import shorten
+from automl.engine.utils.yaml_load import YamlData
+from automl.schemas import limit, limit_hint
 
 PathT = tuple  # tuple[str | int, ...]: keys of mappings and indexes of lists
+
+
+class JobProblems(ConfigError):
+    """The problems of a job file: `issues` lists at most `job_problems` of them (and a line
+    counting the rest); `n_problems` is how many there are."""
+
+    def __init__(self, message: str, *, issues: list[str], n_problems: int) -> None:
+        super().__init__(message, issues=issues)
+        self.n_problems = n_problems
 
 
 @dataclass(frozen=True)
@@ -35,63 +47,50 @@ def warning(path: PathT, message: str) -> Issue:
 
 
 def format_path(path: Sequence) -> str:
-    """('search_space', 0, 'learning_rate') -> '$.search_space[0].learning_rate'."""
+    """('search_space', 0, 'learning_rate') -> '$.search_space[0].learning_rate'.
+
+    Keys come from the file, so each is cut to the bound on quoted values.
+    """
     text = "$"
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        text += f"[{part}]" if isinstance(part, int) else f".{shorten(str(part))}"
     return text
 
 
 @dataclass
 class Locator:
-    """Maps a path in the job data to `file:LINE` or to the `--set` that set it."""
+    """Maps a path in the job data to `file:LINE` or to the `--set` that set it.
+
+    `source` holds the line of every key of the file; `prefix` is where the job sits in the
+    file (`('jobs', 'node')` for the automl node of a pipeline), shown in every path.
+    """
 
     label: str
-    root: object = None  # the ruamel round-trip tree, which knows line numbers
+    source: YamlData | None = None
     overrides: dict[PathT, str] = field(default_factory=dict)  # path -> "key.path=value"
+    prefix: PathT = ()
 
     def locate(self, path: Sequence) -> str:
         path = tuple(path)
         for override_path, text in self.overrides.items():
             if path[: len(override_path)] == override_path:
-                return f"--set {text}"
+                return f"--set {shorten(text)}"
         return f"{self.label}:{self.line_of(path)}"
 
     def line_of(self, path: Sequence) -> int:
         """1-based line of the deepest part of `path` present in the file (1 if none)."""
-        node, line = self.root, 1
-        for part in path:
-            position = _position(node, part)
-            if position is None:
-                break
-            line = position[0] + 1
-            node = node[part]
-        return line
+        return self.source.line_of(tuple(path)) if self.source is not None else 1
 
     def format(self, issue: Issue) -> str:
         if issue.location:
             return f"{issue.location}: {issue.message}"
-        return f"{self.locate(issue.path)}: {format_path(issue.path)}: {issue.message}"
+        where = format_path(self.prefix + tuple(issue.path))
+        return f"{self.locate(issue.path)}: {where}: {issue.message}"
 
     def sort_key(self, issue: Issue) -> tuple[int, str]:
         location = issue.location or self.locate(issue.path)
         line = self.line_of(issue.path) if not location.startswith("--set") else 10**9
         return line, format_path(issue.path)
-
-
-def _position(node: object, part: object) -> tuple[int, int] | None:
-    """(line, column) of key or index `part` in a ruamel node, None if it is not there."""
-    lc = getattr(node, "lc", None)
-    if lc is None:
-        return None
-    try:
-        if isinstance(node, dict) and part in node:
-            return lc.key(part)
-        if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            return lc.item(part)
-    except (KeyError, IndexError, TypeError):  # keys added by --set have no position
-        return None
-    return None
 
 
 def raise_for_errors(issues: Iterable[Issue], locator: Locator) -> None:
@@ -100,9 +99,15 @@ def raise_for_errors(issues: Iterable[Issue], locator: Locator) -> None:
     if not errors:
         return
     lines = _unique(locator.format(i) for i in errors)
-    noun = "problem" if len(lines) == 1 else "problems"
-    message = f"{locator.label} is not a valid job ({len(lines)} {noun}):\n  " + "\n  ".join(lines)
-    raise ConfigError(message, issues=lines)
+    n_problems, n_listed = len(lines), limit("job_problems")
+    if n_problems > n_listed:
+        lines = lines[:n_listed] + [
+            f"{locator.label}: ... and {n_problems - n_listed:,} more problems, not listed "
+            f"(fix these first, or {limit_hint('job_problems')})"
+        ]
+    noun = "problem" if n_problems == 1 else "problems"
+    message = f"{locator.label} is not a valid job ({n_problems:,} {noun}):\n  "
+    raise JobProblems(message + "\n  ".join(lines), issues=lines, n_problems=n_problems)
 
 
 def format_warnings(issues: Iterable[Issue], locator: Locator) -> list[str]:
@@ -112,4 +117,6 @@ def format_warnings(issues: Iterable[Issue], locator: Locator) -> list[str]:
 
 
 def _unique(lines: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(lines))
+    # Values in messages are quoted short already; this bounds a line whatever it holds.
+    bound = 10 * limit("error_value_chars")
+    return list(dict.fromkeys(shorten(line, bound) for line in lines))

@@ -15,6 +15,7 @@ from typing import Any
 
 from automl import schemas
 from automl.engine.config.issues import Issue, warning
+from automl.engine.utils.quoting import quote
 
 # v1 spellings Azure still accepts, mapped to the v2 value (reference section 13).
 VALUE_ALIASES = {"model_size": {"xlarge": "extra_large"}}
@@ -107,7 +108,8 @@ def _normalize_parameters(params: dict, where: tuple, searched: bool) -> list[Is
 def _value(name: str, value: Any, allowed: list, notices: list, where: tuple) -> Any:
     alias = VALUE_ALIASES.get(name, {}).get(_fold(value) if isinstance(value, str) else None)
     if alias is not None:
-        notices.append(warning(where + (name,), f"{value!r} is the v1 spelling; using {alias!r}"))
+        message = f"{quote(value)} is the v1 spelling; using {alias!r}"
+        notices.append(warning(where + (name,), message))
         return alias
     return canonical(value, allowed)
 

@@ -1,42 +1,69 @@
 """Stage 2: `--set key.path=value` overrides, as `az ml job create --set` applies them.
 
 The value is parsed as YAML (`4`, `true`, `[1, 2]`, `{type: choice, values: [a]}`); a list
-index is a number in the path (`search_space.0.learning_rate.max_value=0.1`). Missing
+index is a number in the path, between dots or in brackets (`search_space.0.learning_rate`,
+`search_space[0].learning_rate`). Missing
 mappings on the way are created, so an override of an unknown key reaches the schema check
 and is reported there, pointing at the `--set` instead of a line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from automl.engine.config.issues import Issue, PathT, format_path
+from automl.engine.utils.quoting import quote, shorten
+from automl.engine.utils.yaml_load import YamlInputError, load_yaml
+
+# A key path: names (no '.', '[' or ']') joined by dots, each followed by any [N] indexes.
+_NAME = r"[^.\[\]]+"
+_KEY_PATH = re.compile(rf"{_NAME}(?:\[\d+\])*(?:\.{_NAME}(?:\[\d+\])*)*")
+_KEY_PART = re.compile(rf"({_NAME})|\[(\d+)\]")
 
 
 def parse_override(text: str) -> tuple[PathT, Any]:
-    """'limits.max_trials=4' -> (('limits', 'max_trials'), 4); ValueError if malformed."""
+    """'limits.max_trials=4' -> (('limits', 'max_trials'), 4); ValueError if malformed.
+
+    A list index is a number between dots or in brackets: `search_space.0.learning_rate`,
+    `search_space[0].learning_rate` (and the `$.` of paths in messages may be kept).
+    """
     key, sep, raw_value = text.partition("=")
     key = key.strip()
     if not sep or not key:
         raise ValueError("expected key.path=value, for example limits.max_trials=4")
-    parts = key.split(".")
-    if any(not part for part in parts):
-        raise ValueError(f"empty part in key path {key!r}; separate keys with single dots")
-    path = tuple(int(p) if p.isdigit() else p for p in parts)
-    return path, _parse_value(raw_value)
+    return parse_key_path(key), _parse_value(raw_value)
+
+
+def parse_key_path(key: str) -> PathT:
+    """'search_space[0].learning_rate' or 'search_space.0.learning_rate' ->
+    ('search_space', 0, 'learning_rate')."""
+    key = key.removeprefix("$.")
+    if any(not part for part in key.split(".")):
+        raise ValueError(
+            f"empty part in key path {shorten(repr(key))}; separate keys with single dots"
+        )
+    if not _KEY_PATH.fullmatch(key):
+        raise ValueError(
+            f"key path {shorten(repr(key))} is malformed; separate keys with single dots "
+            "and write list indexes as .0 or [0], for example search_space[0].learning_rate"
+        )
+    parts = _KEY_PART.findall(key)
+    return tuple(int(index) if index else _part(name) for name, index in parts)
+
+
+def _part(name: str) -> str | int:
+    return int(name) if name.isdigit() else name
 
 
 def _parse_value(raw: str) -> Any:
     if raw.strip() == "":
         return ""
     try:
-        return YAML(typ="safe", pure=True).load(raw)
-    except YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return load_yaml(raw, "value").data  # bounded as a file is: depth, aliases, no tags
+    except YamlInputError as exc:
+        problem = exc.problems[0].split(": ", 1)[-1]
         raise ValueError(f"the value is not valid YAML ({problem}); quote it") from None
 
 
@@ -72,7 +99,7 @@ def _child(node: Any, part: Any, where: PathT, next_part: Any) -> Any:
         if not isinstance(node.get(key), (dict, list)):
             if key in node and node[key] is not None:
                 raise ValueError(
-                    f"{format_path(where)} is {node[key]!r}, not a mapping; "
+                    f"{format_path(where)} is {quote(node[key])}, not a mapping; "
                     f"set {format_path(where)} itself instead"
                 )
             node[key] = {}

@@ -18,6 +18,7 @@ from automl import schemas
 from automl.engine.config.checks import (
     CheckContext,
     check_advanced_settings,
+    check_data_paths_exist,
     resolve_data_path,
     run_checks,
 )
@@ -29,9 +30,10 @@ from automl.engine.config.issues import (
     format_warnings,
     raise_for_errors,
 )
-from automl.engine.config.load import load_document, to_plain
+from automl.engine.config.load import Document, load_document
 from automl.engine.config.normalize import normalize_job
 from automl.engine.config.overrides import apply_overrides
+from automl.engine.config.pipeline import job_source
 from automl.engine.config.validate import validate_against, validate_job_schema
 from automl.engine.errors import ConfigError
 
@@ -73,22 +75,17 @@ def load_job(
 ) -> Job:
     """Load, validate and resolve a job file; raise `ConfigError` listing every problem.
 
-    `check_paths=False` skips only the rule that local data paths exist (for checking job
-    files whose data is elsewhere, e.g. in tests). `base_dir` resolves relative data paths
-    against another folder than the file's own: a run directory's copy of `job.yml` is
-    resolved against the folder the job was created from.
+    A pipeline file (`type: pipeline`) is the single automl node it holds (see `pipeline`).
+    `check_paths=False` skips the first check of the data stage, that local data paths exist
+    (`job validate --skip-data`, `job render`, and jobs whose data is elsewhere). `base_dir`
+    resolves relative data paths against another folder than the file's own: a run
+    directory's copy of `job.yml` is resolved against the folder the job was created from.
     """
     document = load_document(path)
-    raw = to_plain(document.tree)
-    applied, issues = apply_overrides(raw, overrides)
-    locator = Locator(document.label, document.tree, applied)
-    data = copy.deepcopy(raw)
-    issues += normalize_job(data)
-    issues += validate_job_schema(data)
-    raise_for_errors(issues, locator)
     job_dir = Path(base_dir).resolve() if base_dir else document.path.resolve().parent
-    issues += run_checks(CheckContext(data, job_dir, check_paths))
-    raise_for_errors(issues, locator)
+    raw, data, issues, locator = _checked_data(document, overrides, job_dir)
+    if check_paths:
+        raise_for_errors(check_data_paths_exist(CheckContext(data, job_dir)), locator)
     resolved, per_trial = fill_job_defaults(data, data["task"])
     _make_paths_absolute(resolved, job_dir)
     return Job(
@@ -105,6 +102,24 @@ def load_job(
         overrides=list(overrides),
         per_trial_keys=per_trial,
     )
+
+
+def _checked_data(
+    document: Document, overrides: Sequence[str], job_dir: Path
+) -> tuple[dict, dict, list[Issue], Locator]:
+    """(raw data, normalised valid data, notices, locator): stages 2-5 on the job's part of
+    the file; raises `ConfigError` listing every problem."""
+    found = job_source(document.source, document.label)
+    raw = copy.deepcopy(found.data)
+    applied, issues = apply_overrides(raw, overrides)
+    locator = Locator(document.label, found.source, applied, found.prefix)
+    data = copy.deepcopy(raw)
+    issues += found.issues + normalize_job(data)
+    issues += validate_job_schema(data)
+    raise_for_errors(issues, locator)
+    issues += run_checks(CheckContext(data, job_dir))
+    raise_for_errors(issues, locator)
+    return raw, data, issues, locator
 
 
 def job_mode(data: dict) -> Mode:
@@ -172,7 +187,7 @@ def _raise_if_invalid(task: str, params: dict) -> None:
     wrapper = {"type": "object", "properties": {"training_parameters": _trial_schema(task)}}
     data = {"task": task, "training_parameters": params}
     issues: list[Issue] = validate_against(data, wrapper)
-    issues += list(check_advanced_settings(CheckContext(data, Path("."), False)))
+    issues += list(check_advanced_settings(CheckContext(data, Path("."))))
     if issues:
         lines = [f"{format_path(issue.path[1:])}: {issue.message}" for issue in issues]
         raise ConfigError(

@@ -16,6 +16,7 @@ from jsonschema.exceptions import ValidationError
 
 from automl import schemas
 from automl.engine.config.issues import Issue
+from automl.engine.utils.quoting import quote
 
 # Keys users put in the wrong place: path of the misplaced key -> where it belongs.
 MOVED_KEYS = {
@@ -32,9 +33,14 @@ MOVED_KEYS = {
 }
 # Keys that are distribution parameters: hints when a distribution is written wrongly.
 DIST_PARAMS = ("values", "upper", "min_value", "max_value", "q", "mu", "sigma")
+NAME_HINT = (
+    "it becomes a folder name: start with a letter or digit, then use letters, digits, "
+    "'.', '_' and '-' (at most 128 characters)"
+)
 PATTERN_HINTS = {
     "tile_grid_size": "expected 'WxH' with two positive integers, for example '3x2'",
-    "name": "use letters, digits, '_', '.' and '-' only",
+    "name": NAME_HINT,
+    "experiment_name": NAME_HINT,
 }
 
 
@@ -69,13 +75,26 @@ def issues_of_error(error: ValidationError, root: Any) -> list[Issue]:
         return handler(error, path, root)
     if error.validator == "not" and error.validator_value == {}:  # key forbidden here
         return [Issue(path, _forbidden_message(path, root))]
-    return [Issue(path, error.message)]
+    return [Issue(path, _quoted_message(error))]
+
+
+def _quoted_message(error: ValidationError) -> str:
+    """jsonschema's own message, with the value it quotes cut to the quoting bound."""
+    if isinstance(error.instance, (dict, list, str)):
+        return error.message.replace(repr(error.instance), quote(error.instance), 1)
+    return error.message
 
 
 def _additional(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
     allowed = list(error.schema.get("properties", {}))
     extras = [k for k in error.instance if k not in allowed]
-    return [Issue(path + (key,), unknown_key_message(key, allowed, path, root)) for key in extras]
+    n_explained = schemas.limit("job_problems")  # only these are listed: spare the rest
+    return [
+        Issue(path + (key,), unknown_key_message(key, allowed, path, root))
+        if index < n_explained
+        else Issue(path + (key,), "unknown key")
+        for index, key in enumerate(extras)
+    ]
 
 
 def unknown_key_message(key: str, allowed: list[str], parent: tuple, root: Any) -> str:
@@ -111,13 +130,18 @@ def _parameter_message(key: str, where: str, root: Any) -> str | None:
     task = root.get("task") if isinstance(root, dict) else None
     runtime = _runtime_aliases().get(key)
     if runtime:
-        return f"unknown key; {key!r} is the Azure runtime (v1) name, the job key is {runtime!r}"
+        return (
+            f"unknown key; {quote(key)} is the Azure runtime (v1) name, the job key is {runtime!r}"
+        )
     tasks = schemas.task_of_parameter(key) if task in schemas.TASKS else []
     if tasks and where == "search_space" and key in schemas.training_parameter_names(task):
-        return f"{key!r} cannot be searched; set it in training_parameters instead"
+        return f"{quote(key)} cannot be searched; set it in training_parameters instead"
     if tasks and task not in tasks:
         owners = ", ".join(tasks)
-        return f"{key!r} does not apply to task {task!r} (it is a hyperparameter of {owners})"
+        return (
+            f"{quote(key)} does not apply to task {quote(task)} "
+            f"(it is a hyperparameter of {owners})"
+        )
     return None
 
 
@@ -162,7 +186,7 @@ def _enum(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
     allowed = list(error.validator_value)
     value = error.instance
     what = "unknown value" if isinstance(value, str) else "value not allowed"
-    message = f"{what} {value!r}"
+    message = f"{what} {quote(value)}"
     if isinstance(value, str):
         close = difflib.get_close_matches(value, [str(a) for a in allowed], n=1, cutoff=0.6)
         if close:
@@ -173,14 +197,14 @@ def _enum(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
 
 
 def _const(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
-    return [Issue(path, f"must be {error.validator_value!r}, got {error.instance!r}")]
+    return [Issue(path, f"must be {error.validator_value!r}, got {quote(error.instance)}")]
 
 
 def _type(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
     expected = error.validator_value
     expected = " or ".join(expected) if isinstance(expected, list) else expected
     got = _type_name(error.instance)
-    shown = f" {error.instance!r}" if not isinstance(error.instance, (dict, list)) else ""
+    shown = f" {quote(error.instance)}" if not isinstance(error.instance, (dict, list)) else ""
     message = f"expected {expected}, got {got}{shown}"
     if isinstance(error.instance, str) and "(" in error.instance and "search_space" in path:
         message += "; write distributions as {type: uniform, min_value: ..., max_value: ...}"
@@ -207,13 +231,13 @@ def _limit(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
         "exclusiveMinimum": "must be greater than {limit}",
         "exclusiveMaximum": "must be less than {limit}",
     }[error.validator].format(limit=error.validator_value)
-    return [Issue(path, f"{error.instance!r} {text}")]
+    return [Issue(path, f"{quote(error.instance)} {text}")]
 
 
 def _pattern(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
     key = next((p for p in reversed(path) if isinstance(p, str)), "")
     hint = PATTERN_HINTS.get(key, f"expected a match of {error.validator_value}")
-    return [Issue(path, f"{error.instance!r} has the wrong format; {hint}")]
+    return [Issue(path, f"{quote(error.instance)} has the wrong format; {hint}")]
 
 
 def _size(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
@@ -229,7 +253,7 @@ def _forbidden_message(path: tuple, root: Any) -> str:
     parent = _lookup(root, path[:-1])
     kind = parent.get("type") if isinstance(parent, dict) else None
     if kind is not None:
-        return f"not allowed when type is {kind!r}"
+        return f"not allowed when type is {quote(kind)}"
     return "not allowed here"
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from automl.engine.data.lines import bounded_lines, count_lines
 from automl.engine.data.urls import display_path, is_remote, resolve_location
 from automl.engine.errors import DataError
+from automl.engine.utils.quoting import quote
 
 MLTABLE_NAME = "MLTable"
 JSONL_SUFFIXES = (".jsonl", ".json", ".jsonlines")
@@ -98,12 +99,19 @@ def read_table_spec(path: str | os.PathLike) -> TableSpec:
 
 
 def _load_yaml(path: Path) -> dict:
-    from ruamel.yaml import YAML, YAMLError
+    """The MLTable's YAML, read as a job file is: a regular file within `mltable_file_bytes`,
+    bounded depth and alias expansion, no tags."""
+    from automl.engine.errors import AutomlError
+    from automl.engine.utils.files import read_text_bounded
+    from automl.engine.utils.yaml_load import YamlInputError, load_yaml
 
+    where = display_path(path)
     try:
-        document = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except (YAMLError, UnicodeDecodeError) as exc:
-        raise DataError(f"{display_path(path)}: not valid YAML: {exc}") from None
+        document = load_yaml(read_text_bounded(path, "mltable_file_bytes", "MLTable"), where).data
+    except YamlInputError as exc:
+        raise DataError(exc.message, problems=exc.problems, hint=exc.hint) from None
+    except AutomlError as exc:  # a FIFO or device, over the size limit, not UTF-8
+        raise DataError(exc.message, hint=exc.hint) from None
     if not isinstance(document, dict):
         raise DataError(f"{display_path(path)}: an MLTable must be a YAML mapping with 'paths'")
     return document
@@ -117,12 +125,13 @@ def _expand_paths(path: Path, items: Any, base_dir: str) -> list[str]:
     for i, item in enumerate(items):
         if not isinstance(item, dict) or len(set(item) & {"file", "folder", "pattern"}) != 1:
             raise DataError(
-                f"{where}: paths[{i}] {item!r} must have exactly one of 'file', 'folder', 'pattern'"
+                f"{where}: paths[{i}] {quote(item)} must have exactly one of 'file', 'folder', "
+                "'pattern'"
             )
         kind, value = next((k, v) for k, v in item.items() if k in ("file", "folder", "pattern"))
         found = _expand_one(kind, str(value), base_dir)
         if not found:
-            raise DataError(f"{where}: paths[{i}] {kind}: {value!r} matches no file")
+            raise DataError(f"{where}: paths[{i}] {kind}: {quote(value)} matches no file")
         files.extend(found)
     return files
 
@@ -175,28 +184,28 @@ def _apply_transformation(path: Path, spec: TableSpec, step: Any) -> None:
     if isinstance(step, str):
         step = {step: {}}
     if not isinstance(step, dict) or len(step) != 1:
-        raise DataError(f"{where}: transformation {step!r} must be a one-key mapping")
+        raise DataError(f"{where}: transformation {quote(step)} must be a one-key mapping")
     ((name, args),) = step.items()
     handler = _TRANSFORMATIONS.get(name)
     if handler is None:
-        spec.warnings.append(f"{where}: transformation '{name}' is not supported; ignored")
+        spec.warnings.append(f"{where}: transformation {quote(name)} is not supported; ignored")
         return
     handler(where, spec, args if args is not None else {})
 
 
 def _read_json_lines(where: str, spec: TableSpec, args: Any) -> None:
     if not isinstance(args, dict):
-        raise DataError(f"{where}: read_json_lines takes a mapping, got {args!r}")
+        raise DataError(f"{where}: read_json_lines takes a mapping, got {quote(args)}")
     encoding = str(args.get("encoding", "utf8")).lower().replace("-", "").replace("_", "")
     if encoding not in ENCODINGS:
         raise DataError(
-            f"{where}: read_json_lines.encoding {args.get('encoding')!r} is not supported; "
+            f"{where}: read_json_lines.encoding {quote(args.get('encoding'))} is not supported; "
             f"use one of {', '.join(ENCODINGS)}"
         )
     invalid = str(args.get("invalid_lines", "error"))
     if invalid not in ("error", "drop"):
         raise DataError(
-            f"{where}: read_json_lines.invalid_lines {invalid!r} must be 'error' or 'drop'"
+            f"{where}: read_json_lines.invalid_lines {quote(invalid)} must be 'error' or 'drop'"
         )
     spec.encoding, spec.invalid_lines = ENCODINGS[encoding], invalid
     spec.include_path_column = bool(args.get("include_path_column", False))
@@ -206,18 +215,18 @@ def _read_json_lines(where: str, spec: TableSpec, args: Any) -> None:
 def _convert_column_types(where: str, spec: TableSpec, args: Any) -> None:
     # Only image columns matter here (stream_info); other types are for tabular data.
     if not isinstance(args, list):
-        raise DataError(f"{where}: convert_column_types takes a list, got {args!r}")
+        raise DataError(f"{where}: convert_column_types takes a list, got {quote(args)}")
 
 
 def _take(where: str, spec: TableSpec, args: Any) -> None:
     if not isinstance(args, int) or isinstance(args, bool) or args < 0:
-        raise DataError(f"{where}: take {args!r} must be a non-negative integer")
+        raise DataError(f"{where}: take {quote(args)} must be a non-negative integer")
     spec.take = args
 
 
 def _skip(where: str, spec: TableSpec, args: Any) -> None:
     if not isinstance(args, int) or isinstance(args, bool) or args < 0:
-        raise DataError(f"{where}: skip {args!r} must be a non-negative integer")
+        raise DataError(f"{where}: skip {quote(args)} must be a non-negative integer")
     spec.skip = args
 
 

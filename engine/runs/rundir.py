@@ -10,12 +10,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from automl import schemas
 from automl.engine.errors import AutomlError, UsageError
 from automl.engine.utils.files import write_text_atomic
 
 RUNS_ROOT_DEFAULT = Path("runs")
 CONTROLLER_PID_FILE = "controller.pid"
-_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME_PATTERN = re.compile(schemas.job_name_pattern())  # the job file's `name` rule too
 _TASK_SHORT = {
     "image_classification": "cls",
     "image_classification_multilabel": "mlcls",

@@ -146,12 +146,14 @@ def test_overrides(write_job):
         [
             "limits.max_trials=4",
             "search_space.0.learning_rate.max_value=0.1",
+            "search_space[0].learning_rate.min_value=0.002",
             "training_parameters.optimizer=adamw",
             "tags={team: vision}",
         ],
     )
     assert job.resolved["limits"]["max_trials"] == 4
     assert job.resolved["search_space"][0]["learning_rate"]["max_value"] == 0.1
+    assert job.resolved["search_space"][0]["learning_rate"]["min_value"] == 0.002
     assert job.raw["training_parameters"] == {"optimizer": "adamw"}
     assert job.raw["tags"] == {"team": "vision"}
     assert job.overrides[0] == "limits.max_trials=4"
@@ -173,6 +175,8 @@ def test_overrides(write_job):
         ("task.x=1", "not a mapping"),
         ("tags=[unclosed", "not valid YAML"),
         ("limits..max_trials=2", "empty part"),
+        ("search_space[x].learning_rate=1", "write list indexes as .0 or [0]"),
+        ("search_space[3].learning_rate=0.1", "index 3 is out of range"),
     ],
 )
 def test_bad_overrides(write_job, override, fragment):

@@ -306,6 +306,73 @@ CHECK_ROWS = [
         "min_value 0.1 is above max_value 0.01",
     ),
     (
+        "min_equals_max",
+        job_text(
+            SWEEP + "search_space: [{momentum: {type: uniform, min_value: 0.5, max_value: 0.5}}]\n"
+        ),
+        "min_value equals max_value (0.5)",
+    ),
+    (
+        "uniform_below_the_minimum",
+        job_text(
+            SWEEP + "search_space: [{learning_rate: {type: uniform, min_value: -0.01, "
+            "max_value: 0.1}}]\n"
+        ),
+        "uniform draws values in [-0.01, 0.1], but learning_rate must be greater than 0; "
+        "a trial drawing a value outside would fail: set min_value above 0",
+    ),
+    (
+        "loguniform_bounds_are_exponents",
+        job_text(
+            SWEEP + "search_space: [{learning_rate: {type: loguniform, min_value: -5, "
+            "max_value: 1}}]\n"
+        ),
+        "but learning_rate must be at most 1; a trial drawing a value outside would fail: "
+        "max_value is an exponent of e: for 1 write max_value: 0",
+    ),
+    (
+        "randint_from_zero",
+        job_text(SWEEP + "search_space: [{number_of_epochs: {type: randint, upper: 10}}]\n"),
+        "randint draws values in [0, 9], but number_of_epochs must be at least 1",
+    ),
+    (
+        "randint_outside_the_enum",
+        job_text(SWEEP + "search_space: [{weighted_loss: {type: randint, upper: 4}}]\n"),
+        "weighted_loss must be one of 0, 1, 2",
+    ),
+    (
+        "quniform_above_the_maximum",
+        job_text(
+            SWEEP + "search_space: [{momentum: {type: quniform, min_value: 0.5, "
+            "max_value: 1.2, q: 0.1}}]\n"
+        ),
+        "quniform draws values in [0.5, 1.2], but momentum must be at most 1",
+    ),
+    (
+        "qloguniform_rounds_to_zero",
+        job_text(
+            SWEEP + "search_space: [{learning_rate: {type: qloguniform, min_value: -8, "
+            "max_value: -2, q: 0.01}}]\n"
+        ),
+        "small draws round to 0",
+    ),
+    (
+        "normal_crosses_a_bound",
+        job_text(
+            SWEEP + "search_space: [{learning_rate: {type: normal, mu: 0.01, sigma: 0.01}}]\n"
+        ),
+        "Azure's normal distributions have no bounds; the sweep draws within about mu +- 4.75 "
+        "sigma: narrow sigma or move mu",
+    ),
+    (
+        "logbase_changes_the_range",
+        job_text(
+            "limits: {max_trials: 4}\nsweep: {sampling_algorithm: {type: random, logbase: 10}}\n"
+            "search_space: [{learning_rate: {type: loguniform, min_value: -4, max_value: 1}}]\n"
+        ),
+        "loguniform draws values in [0.0001, 10]",
+    ),
+    (
         "tile_grid_one_by_one",
         job_text("training_parameters: {tile_grid_size: 1x1}\n", OD),
         "'1x1' is one tile",

@@ -219,3 +219,14 @@ def test_unknown_task_is_a_config_error():
 
     with pytest.raises(ConfigError, match="did you mean 'image_classification'"):
         schemas.model_names("image_classifcation")
+
+
+def test_names_that_become_folders_follow_one_rule():
+    """`name`, `experiment_name` and `job create --name` share the schema's pattern."""
+    from automl import schemas
+    from automl.engine.runs import rundir
+
+    schema = schemas.load_schema()
+    for key in ("name", "experiment_name"):
+        assert schema["properties"][key]["$ref"] == "#/$defs/path_name"
+    assert rundir._NAME_PATTERN.pattern == schemas.job_name_pattern()
