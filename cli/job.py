@@ -46,9 +46,17 @@ def validate_command(
     except ConfigError as exc:
         _report_invalid(file, exc, output)
         return 1
+    job.warnings += _weights_warnings(job)
     report = None if skip_data else _check_data(job)
     _report_valid(file, job, output, report)
     return 0 if report is None or report.ok else 1
+
+
+def _weights_warnings(job) -> list[str]:
+    """Pretrained weights the job needs that are not cached (with the command to fetch them)."""
+    from automl.engine.runs import weights_warnings
+
+    return weights_warnings(job)
 
 
 def _check_data(job):
@@ -136,7 +144,10 @@ def render_command(
 # --- running and following jobs ------------------------------------------------------------
 
 RUNS_ROOT_OPTION = typer.Option(
-    Path("runs"), "--runs-root", help="Folder that holds run directories (default ./runs)."
+    Path("runs"),
+    "--runs-root",
+    help="Folder of new run directories (default ./runs); job names are also looked up "
+    "there for runs made before the index of runs ($AUTOML_HOME/runs.db).",
 )
 
 
@@ -155,10 +166,15 @@ def _parse_gpus(gpus: str | None) -> list[int] | None:
 def create(
     file: Path = typer.Option(..., "--file", "-f", help="The job YAML file."),
     name: str | None = typer.Option(
-        None, "--name", help="Job name (default: the file's 'name', else task and time)."
+        None,
+        "--name",
+        help="Run name; an error if a run has it (default: the file's 'name' while no run "
+        "has it, else that name or the file's stem with the time and a random suffix).",
     ),
     run_dir: Path | None = typer.Option(
-        None, "--run-dir", help="Run directory (default: <runs-root>/<name>)."
+        None,
+        "--run-dir",
+        help="Run directory (default: <runs-root>/[<experiment_name>/]<name>).",
     ),
     runs_root: Path = RUNS_ROOT_OPTION,
     overrides: list[str] | None = SET_OPTION,
@@ -246,7 +262,8 @@ def show(
     ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
-    """Show a job's status, trials and best result."""
+    """Show a job's status, best result and every trial (state, params, score, epochs,
+    duration; * marks the best)."""
     from automl.engine.runs import find_run_dir, read_summary
 
     if storage:
@@ -255,40 +272,90 @@ def show(
         summary = study_summary(job, storage)
     else:
         summary = read_summary(find_run_dir(job, runs_root))
+    summary = _mark_best(summary)
     if output is OutputFormat.json:
         print_json(summary)
         return
     _print_summary(summary)
+    if summary.get("trials"):
+        sys.stdout.write("\n")
+        print_table(*_trials_table(summary))
+
+
+def _mark_best(summary: dict) -> dict:
+    """The summary with `best: true|false` on each trial."""
+    best = (summary.get("best_trial") or {}).get("number")
+    trials = [{**trial, "best": trial.get("number") == best} for trial in summary.get("trials", [])]
+    return {**summary, "trials": trials}
+
+
+def _trials_table(summary: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of a job's trials, as `automl job show` prints them."""
+    metric = (summary.get("primary_metric") or {}).get("name", "score")
+    header = ["trial", "state", metric, "epochs", "duration", "best", "params"]
+    rows = []
+    for trial in summary.get("trials", []):
+        duration = trial.get("duration_s")
+        rows.append(
+            [
+                str(trial.get("number")),
+                str(trial.get("state")),
+                _score(trial.get("score")),
+                str(trial.get("epochs_completed", 0)),
+                "-" if duration is None else f"{duration:.1f}s",
+                "*" if trial.get("best") else "",
+                _params(trial.get("params")),
+            ]
+        )
+    return header, rows
+
+
+def _params(params: dict | None) -> str:
+    return format_params(params, limit=len(params)) if params else "-"
+
+
+def _score(score: float | None) -> str:
+    return "-" if score is None else f"{score:.4f}"
 
 
 @app.command("list")
 def list_jobs(
-    runs_root: Path = RUNS_ROOT_OPTION, output: OutputFormat = output_option(table=True)
+    runs_root: Path = RUNS_ROOT_OPTION,
+    experiment: str | None = typer.Option(
+        None, "--experiment", help="Only the runs of this experiment_name."
+    ),
+    output: OutputFormat = output_option(table=True),
 ) -> None:
-    """List the jobs under the runs folder, newest first."""
+    """List jobs (every run in the index of runs, from any folder), newest first, with
+    status and best score."""
     from automl.engine.runs import list_runs
 
-    runs = list_runs(runs_root)
+    runs = list_runs(runs_root, experiment=experiment)
     if output is OutputFormat.json:
         print_json(runs)
         return
-    columns = ("name", "task", "status", "trials", "best", "started")
+    print_table(*_runs_table(runs), output)
+
+
+def _runs_table(runs: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of `automl job list`."""
+    header = ["name", "experiment", "status", "trials", "best", "metric", "task", "started"]
+    header.append("run directory")
     rows = [
-        (
+        [
             run["name"],
-            run["task"],
-            run["status"],
-            run["n_trials"],
+            run.get("experiment") or "-",
+            str(run["status"]),
+            str(run["n_trials"]),
             _score(run["best_score"]),
-            run["started_at"],
-        )
+            run.get("primary_metric") or "-",
+            str(run["task"]),
+            str(run["started_at"] or "-"),
+            run["run_dir"],
+        ]
         for run in runs
     ]
-    print_table(columns, rows, output)
-
-
-def _score(value: float | None) -> str | None:
-    return None if value is None else f"{value:.4f}"
+    return header, rows
 
 
 @app.command("cancel")

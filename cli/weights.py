@@ -54,13 +54,16 @@ def _list_row(row: dict) -> tuple:
 @app.command("fetch")
 def fetch(
     names: list[str] = typer.Argument(..., help="Model names, e.g. resnet50 vitb16r224."),
+    model_size: str | None = typer.Option(
+        None, "--model-size", help="YOLO models: small, medium (default), large or extra_large."
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> None:
     """Download pretrained weights into the library caches (TORCH_HOME, HF_HOME)."""
     from automl.engine.models import fetch_weights, get_model_spec
 
     specs = [get_model_spec(name) for name in names]  # unknown names fail before downloading
-    fetched = [{"model": spec.name, "file": str(fetch_weights(spec))} for spec in specs]
+    fetched = [{"model": spec.name, "file": str(fetch_weights(spec, model_size))} for spec in specs]
     if output == OutputFormat.json:
         print_json(fetched)
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from automl.engine.errors import AutomlError
@@ -60,22 +61,24 @@ def resolve_model_ref(ref: str, *, registry: ModelRegistry | None = None) -> Pat
         raise
 
 
-def resolve_checkpoint_ref(reference: str, runs_roots: list[Path]) -> Path:
+def resolve_checkpoint_ref(
+    reference: str, runs_roots: list[Path], run_dirs: Sequence[Path] = ()
+) -> Path:
     """`checkpoint_run_id` (incremental training): a package or run folder, a job name (its
-    best model) or `job/trial` (that trial's outputs), looked up under `runs_roots`."""
+    best model) or `job/trial` (that trial's outputs), looked up in `run_dirs` (the job's
+    run directory when the caller knows it), then under `runs_roots`."""
     direct = package_folder(Path(os.path.expanduser(reference)))
     if direct is not None:
         return direct
     job, _, trial = reference.partition("/")
-    for root in runs_roots:
-        run_dir = root / job
+    for run_dir in [*run_dirs, *(root / job for root in runs_roots)]:
         folder = run_dir / "trials" / trial / "outputs" if trial else run_dir / "best_model"
         if (folder / MODEL_FILE).is_file():
             return folder.resolve()
     where = ", ".join(str(root) for root in runs_roots)
     raise AutomlError(
         f"checkpoint_run_id={reference!r}: no model package found (looked for a folder, "
-        f"and for job{'/trial' if trial else ''} under {where})",
+        f"for job{'/trial' if trial else ''} in the index of runs and under {where})",
         hint="give a job name, job/trial number, a run directory or a model package folder",
     )
 

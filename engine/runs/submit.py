@@ -14,15 +14,14 @@ from pathlib import Path
 
 from automl.engine.errors import AutomlError
 from automl.engine.runs.env import write_env_json
+from automl.engine.runs.naming import claim_run
 from automl.engine.runs.rundir import (
     RUNS_ROOT_DEFAULT,
-    check_job_name,
     clear_controller_pid,
-    create_run_dir,
-    default_job_name,
     find_run_dir,
     write_controller_pid,
 )
+from automl.engine.runs.weights_check import require_weights
 from automl.engine.utils.files import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger("automl.runs")
@@ -68,11 +67,26 @@ def _create_run(job_path, overrides: Sequence[str], name, run_dir, runs_root: Pa
     job = load_job(job_path, overrides)
     for warning in job.warnings:
         logger.warning(warning)
-    job.name = check_job_name(name or job.name or default_job_name(job.task))
-    run_dir = create_run_dir(run_dir or runs_root / job.name)
-    _record_job(job, run_dir, overrides)
+    require_weights(job)
+    asked = name or job.name
+    job.name, run_dir = claim_run(job, name, run_dir, runs_root)
+    if asked and asked != job.name:
+        logger.info("a run named %s exists already: this run is named %s", asked, job.name)
+    try:
+        _record_job(job, run_dir, overrides)
+    except BaseException:
+        _abandon_run(job.name, run_dir)
+        raise
     logger.info("job %s: run directory %s", job.name, run_dir)
     return job, run_dir
+
+
+def _abandon_run(name: str, run_dir: Path) -> None:
+    """Give the name back when the run's record could not be written (nothing ran)."""
+    from automl.engine.runs.index import RunIndex
+
+    if not (run_dir / "job.yml").is_file():
+        RunIndex().release(name)
 
 
 def resume_job(

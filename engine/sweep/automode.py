@@ -148,11 +148,30 @@ def plan_automode(
 ) -> AutoModePlan:
     """The AutoMode plan for a job (see the module docstring for the policy)."""
     candidates = _candidates(task, hardware, fixed_params, default_learning_rate)
-    n_portfolio = min(len(candidates), max(2, (max_trials + 1) // 2), max_trials)
+    n_portfolio = portfolio_size(len(candidates), max_trials)
     portfolio = [_sized(task, c, data, hardware, fixed_params) for c in candidates[:n_portfolio]]
     raw = [_tpe_subspace(config) for config in portfolio]
     space = SearchSpace.from_config(raw)
     return AutoModePlan(portfolio, space, n_portfolio, data, hardware, raw)
+
+
+def portfolio_size(n_candidates: int, max_trials: int) -> int:
+    """About half of max_trials (at least 2, at most the portfolio's length)."""
+    return min(n_candidates, max(2, (max_trials + 1) // 2), max_trials)
+
+
+def portfolio_models(task: str, on_gpu: bool, max_trials: int, fixed_params: dict) -> list[dict]:
+    """The model (and YOLO model_size) of each portfolio trial, known before the data is read:
+    what a job's pretrained weights check needs. Fixed values win, as in the plan."""
+    hardware = HardwareProfile(device="cuda" if on_gpu else "cpu")
+    candidates = _candidates(task, hardware, fixed_params, None)
+    models = []
+    for candidate in candidates[: portfolio_size(len(candidates), max_trials)]:
+        extra = {
+            k: v for k, v in candidate[3].items() if k == "model_size" and k not in fixed_params
+        }
+        models.append({"model_name": candidate[0], **extra})
+    return models
 
 
 def _candidates(task, hardware, fixed_params, default_learning_rate) -> list[tuple]:

@@ -667,6 +667,7 @@ class SweepController:
             "trial_dir": str((self.run_dir / "trials" / str(trial.number)).resolve()),
             "task": self.job.task,
             "primary_metric": {"name": self.metric, "goal": "maximize"},
+            "log_verbosity": self.job.resolved.get("log_verbosity"),
             "training_parameters": training_parameters,
             "params": params,
             "data": {

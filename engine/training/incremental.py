@@ -1,8 +1,9 @@
 """Incremental training: start a trial from an earlier model's weights.
 
 Sources (reference §3.9 and our extension):
-- `checkpoint_run_id`: a job name (its best model, under ./runs or beside this job's run
-  directory), `job/trial`, a run directory or a model package folder;
+- `checkpoint_run_id`: a job name (its best model: wherever the index of runs says, else
+  under ./runs or beside this job's run directory), `job/trial`, a run directory or a model
+  package folder;
 - `checkpoint_model`: a registered model, NAME[:VERSION|@label].
 
 When the class list changed, the head rows of classes both models know are carried over
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from torch import nn
 
-from automl.engine.errors import TrialError
+from automl.engine.errors import AutomlError, TrialError
 
 logger = logging.getLogger("automl.training")
 
@@ -36,7 +37,21 @@ def checkpoint_package(params: dict, run_dir: str | Path | None = None) -> tuple
     if not run_id:
         return None
     roots = [Path("runs")] + ([Path(run_dir).parent] if run_dir else [])
-    return f"checkpoint_run_id={run_id!r}", resolve_checkpoint_ref(run_id, roots)
+    indexed = _indexed_run_dir(run_id.partition("/")[0])
+    found = resolve_checkpoint_ref(run_id, roots, run_dirs=[indexed] if indexed else [])
+    return f"checkpoint_run_id={run_id!r}", found
+
+
+def _indexed_run_dir(job_name: str) -> Path | None:
+    """The run directory of job `job_name` from the index of runs (any folder)."""
+    from automl.engine.runs.index import RunIndex
+
+    try:
+        row = RunIndex().get(job_name)
+    except AutomlError as error:  # the other places are still looked at
+        logger.warning("%s", error.message)
+        return None
+    return row.run_dir if row is not None else None
 
 
 def start_from_checkpoint(model: nn.Module, spec: dict, model_name: str) -> None:

@@ -417,14 +417,20 @@ def write_plots(run: TrialRun) -> None:
     run.trainer.write_plots(read_jsonl(path), run.best_details, plots, run.primary_key)
 
 
-def configure_logging() -> None:
-    """Plain lines on stderr (the controller redirects them to trial.log)."""
+def configure_logging(log_verbosity: str | None = None) -> None:
+    """Plain lines on stderr (the controller redirects them to trial.log), at the job's
+    `log_verbosity` (Azure's levels; `not_set` and none given: info)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("automl")
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    root.setLevel(log_level(log_verbosity))
     root.propagate = False
+
+
+def log_level(log_verbosity: str | None) -> int:
+    """Azure's `log_verbosity` (debug ... critical; not_set: the default, info) as a level."""
+    return logging.getLevelName((log_verbosity or "not_set").replace("not_set", "info").upper())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -438,6 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     spec: dict = {}
     try:
         spec = read_spec(argv[0])
+        configure_logging(spec.get("log_verbosity"))
         if distributed.init_distributed(spec["device"]).rank > 0:
             logging.getLogger("automl").setLevel(logging.WARNING)  # rank 0 logs the epochs
         result = run_trial(spec, cancel)

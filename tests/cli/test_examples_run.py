@@ -19,6 +19,7 @@ SHRINK = [
 def test_demo_then_incremental_training_example(tmp_path, cli, monkeypatch):
     """demo_classification.yml, then incremental_training.yml continuing from it by name."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))  # the name is this test's own
     code, out, err = cli(["job", "create", "--file", JOBS / "demo_classification.yml",
                           *SHRINK, "-o", "json"])  # fmt: skip
     assert code == 0, err

@@ -136,6 +136,7 @@ def test_job_create_reports_bad_job_without_traceback(tmp_path, cli):
 
 def test_job_show_and_list_read_the_run(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))  # an index of this test's runs
     code, _, err = cli(
         [
             "job",

@@ -27,3 +27,11 @@ def test_weights_fetch_offline_says_what_to_do(cli, tmp_path, monkeypatch):
 def test_weights_fetch_unknown_name_suggests(cli):
     code, _, err = cli(["weights", "fetch", "resnet35"])
     assert code == 1 and "did you mean" in err
+
+
+def test_weights_fetch_takes_the_yolo_model_size(cli, tmp_path, monkeypatch):
+    """`automl job validate` names `automl weights fetch yolov8 --model-size small`."""
+    monkeypatch.setattr(_weights, "url_reachable", lambda *a, **k: False)
+    monkeypatch.setattr("automl.engine.models._yolo.weights_dir", lambda: tmp_path)
+    code, _, err = cli(["weights", "fetch", "yolov8", "--model-size", "small"])
+    assert code == 1 and "yolov8s.pt" in err

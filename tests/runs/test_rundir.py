@@ -1,5 +1,4 @@
 import json
-import os
 import subprocess
 import sys
 
@@ -11,7 +10,6 @@ from automl.engine.runs.rundir import (
     check_job_name,
     controller_alive,
     create_run_dir,
-    default_job_name,
     find_run_dir,
     list_runs,
     read_summary,
@@ -100,8 +98,6 @@ def test_cancel_run_of_stopped_job_is_an_error(tmp_path):
 
 
 def test_job_names():
-    assert default_job_name("image_classification").startswith("cls-")
     assert check_job_name("my-job_1.2") == "my-job_1.2"
     with pytest.raises(UsageError):
         check_job_name("../escape")
-    assert os.sep not in default_job_name("image_object_detection")
