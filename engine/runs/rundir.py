@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import time
 from pathlib import Path
 
 from automl import schemas
 from automl.engine.errors import AutomlError, UsageError
-from automl.engine.utils.files import write_text_atomic
+from automl.engine.runs.pidfile import (  # noqa: F401  (their home before pidfile.py)
+    CONTROLLER_PID_FILE,
+    cancel_run,
+    clear_controller_pid,
+    controller_alive,
+    controller_pid,
+    write_controller_pid,
+)
 
 RUNS_ROOT_DEFAULT = Path("runs")
-CONTROLLER_PID_FILE = "controller.pid"
 _NAME_PATTERN = re.compile(schemas.job_name_pattern())  # the job file's `name` rule too
 _N_NAMES_SHOWN = 10
 
@@ -137,47 +140,3 @@ def run_record(run_dir: Path, experiment: str | None = None, name: str | None = 
         "run_dir": str(run_dir.resolve()),
     }
 
-
-def write_controller_pid(run_dir: Path) -> None:
-    write_text_atomic(run_dir / CONTROLLER_PID_FILE, f"{os.getpid()}\n")
-
-
-def clear_controller_pid(run_dir: Path) -> None:
-    (run_dir / CONTROLLER_PID_FILE).unlink(missing_ok=True)
-
-
-def controller_pid(run_dir: Path) -> int | None:
-    try:
-        return int((run_dir / CONTROLLER_PID_FILE).read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return None
-
-
-def controller_alive(run_dir: Path) -> bool:
-    pid = controller_pid(run_dir)
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def cancel_run(run_dir: Path, wait_s: float = 30.0) -> bool:
-    """Ask a running job's controller to stop (SIGTERM); True once it has stopped."""
-    pid = controller_pid(run_dir)
-    if pid is None or not controller_alive(run_dir):
-        raise AutomlError(
-            f"job at {run_dir} is not running",
-            hint="'automl job show' tells its status; 'automl job resume' continues it",
-        )
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        if not controller_alive(run_dir):
-            return True
-        time.sleep(0.2)
-    return False

@@ -15,6 +15,7 @@ from pathlib import Path
 from automl.engine.errors import AutomlError
 from automl.engine.runs.env import write_env_json
 from automl.engine.runs.naming import claim_run
+from automl.engine.runs.pidfile import controller_pid, controller_token
 from automl.engine.runs.rundir import (
     RUNS_ROOT_DEFAULT,
     clear_controller_pid,
@@ -97,15 +98,18 @@ def resume_job(
     gpus: list[int] | None = None,
     on_event: EventCallback | None = None,
 ) -> dict:
-    """Continue a killed or canceled job: finished trials are kept, the budget is refilled."""
+    """Continue a killed or canceled job: finished trials are kept, interrupted ones go on
+    from their last checkpoint, the budget is refilled."""
     from automl.engine.config import load_job
     from automl.engine.runs.rundir import controller_alive
 
     run_dir = find_run_dir(name_or_dir, runs_root)
     if controller_alive(run_dir):
         raise AutomlError(
-            f"job at {run_dir} is still running", hint="cancel it first: automl job cancel"
+            f"job at {run_dir} is still running (controller pid {controller_pid(run_dir)})",
+            hint="cancel it first: automl job cancel",
         )
+    _stop_leftovers(run_dir)
     source = json.loads((run_dir / SOURCE_FILE).read_text(encoding="utf-8"))
     job = load_job(run_dir / "job.yml", source["overrides"], base_dir=Path(source["job_dir"]))
     job.name = source["name"]
@@ -115,6 +119,16 @@ def resume_job(
         return _run_controller(
             job, run_dir, data, on_event, storage_url, gpus, resume=True, standby=standby
         )
+
+
+def _stop_leftovers(run_dir: Path) -> None:
+    """Whatever the run's killed controller left running (its standby processes, trials
+    still saving a checkpoint) is stopped before anything new starts."""
+    from automl.engine.sweep.processes import stop_leftovers
+
+    token = controller_token(run_dir)
+    if token:
+        stop_leftovers([token])
 
 
 def _recorded_storage(source: dict) -> str | None:

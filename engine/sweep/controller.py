@@ -9,8 +9,11 @@ trial slot (`CUDA_VISIBLE_DEVICES`) or the CPU threads split between slots. It p
 into the study and the run directory's summary.
 
 Stopping: `timeout_minutes` (whole job), `trial_timeout_minutes` (per trial), a cancel
-(event, SIGINT or SIGTERM: every trial's process group is killed, finished trials are
-kept), and a job whose first trials all fail the same way.
+(event, SIGINT, SIGTERM or SIGHUP: every trial's process group is killed, finished trials
+are kept), and a job whose first trials all fail the same way. Every process it starts
+carries its identity and stops by itself when the controller dies, even by SIGKILL
+(engine/utils/processes.py); `resume` stops any left-over and continues interrupted trials
+from their checkpoints (recovery.py).
 
 Several controllers may work on one study (`join=True`: `automl job worker`, on other
 machines with an RDB storage): the budget is counted and the next trial asked under a lock
@@ -46,11 +49,17 @@ import optuna
 
 from automl.engine.errors import AutomlError, CanceledError
 from automl.engine.sweep import automode as automode_policy
-from automl.engine.sweep import groups
+from automl.engine.sweep import groups, recovery
 from automl.engine.sweep.heartbeat import HeartbeatKeeper
+from automl.engine.sweep.processes import signal_group, trial_record
 from automl.engine.sweep.pruners import build_pruner, pruner_spec
 from automl.engine.sweep.pruners._base import reported_values
-from automl.engine.sweep.samplers import SweepSampler, build_sampler, normalize_sampling
+from automl.engine.sweep.samplers import (
+    PARAMS_ATTR,
+    SweepSampler,
+    build_sampler,
+    normalize_sampling,
+)
 from automl.engine.sweep.space import SearchSpace
 from automl.engine.sweep.standby import (
     TRIAL_MODULE,
@@ -64,10 +73,11 @@ from automl.engine.sweep.storage import (
     STATUS_ATTR,
     budget_lock,
     budget_used,
+    interrupted_outcome,
     job_record,
     open_study,
+    outcome_from_result,
     record_outcome,
-    running_trials,
     storage_reference,
 )
 from automl.engine.sweep.storage_url import STORAGE_ENV, is_url, redact_url
@@ -80,6 +90,7 @@ from automl.engine.sweep.summary import (
 )
 from automl.engine.utils.files import write_json_atomic
 from automl.engine.utils.gpus import cuda_may_be_present
+from automl.engine.utils.processes import ProcessIdentity, controller_marker
 
 logger = logging.getLogger("automl.sweep")
 
@@ -239,11 +250,16 @@ def detect_gpus() -> list[int]:
 
 @contextlib.contextmanager
 def _signals_set(event: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set the cancel event (main thread only; elsewhere the caller's job)."""
+    """SIGINT/SIGTERM, and SIGHUP (the terminal closed) unless ignored (nohup), set the
+    cancel event: trials are stopped and the summary written. Main thread only; elsewhere
+    it is the caller's job."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if hasattr(signal, "SIGHUP") and signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signals.append(signal.SIGHUP)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
     for sig in previous:
         signal.signal(sig, lambda signum, frame: event.set())
     try:
@@ -377,6 +393,9 @@ class SweepController:
         # A node of a multi-node group takes part in one trial at a time.
         self.slots = make_slots(1 if plan.n_nodes > 1 else plan.max_concurrent, gpus)
         self.running: dict[int, RunningTrial] = {}
+        self.identity = ProcessIdentity.current()  # marks every process it starts
+        self.resumable: list[optuna.trial.FrozenTrial] = []  # continue from a checkpoint
+        self.resuming: set[int] = set()  # their numbers
         self.stop_reason: tuple[str, str] | None = None
         self.started = time.monotonic()
         self.started_at = utc_now()
@@ -482,18 +501,16 @@ class SweepController:
         )
 
     def _recover_interrupted(self) -> None:
-        """Trials RUNNING in the study from a stopped controller: adopt results, else fail."""
-        for trial in running_trials(self.study):
-            trial_dir = self.run_dir / "trials" / str(trial.number)
-            result = _read_json(trial_dir / "result.json")
-            if result and result.get("state") in ("complete", "pruned"):
-                outcome = _outcome_from_result(result, result.get("state"), None)
-                logger.info("trial %d finished while the job was stopped: kept", trial.number)
-            else:
-                _kill_orphan(trial.user_attrs.get(PID_ATTR), trial_dir)
-                outcome = _interrupted_outcome("interrupted: the controller stopped while it ran")
-                logger.info("trial %d was interrupted: recorded as failed", trial.number)
-            record_outcome(self.study, trial._trial_id, outcome)
+        """Trials RUNNING in the study from a stopped controller (recovery.py): results
+        adopted, interrupted ones continued from their checkpoint, the rest failed."""
+        can_resume = self.plan.n_nodes == 1  # a group's nodes would have to meet again
+        self.resumable = recovery.recover_trials(self.study, self.run_dir, can_resume=can_resume)
+        self.resuming = {trial.number for trial in self.resumable}
+        for trial in self.resumable:  # not stale before it is relaunched
+            self.heartbeat.beat_now(trial._trial_id)
+        if can_resume:
+            with budget_lock(self.study, self.storage_ref):
+                recovery.enqueue_continuations(self.study, self.run_dir)
 
     # ---- main loop ------------------------------------------------------------------
 
@@ -528,7 +545,7 @@ class SweepController:
             if self.plan.n_nodes > 1:
                 self._fill_group_slot(slot)
                 return
-            asked = self._ask_within_budget()
+            asked = self._next_resumable() or self._ask_within_budget()
             if asked is None:
                 return
             self._launch(slot, *asked)
@@ -542,6 +559,14 @@ class SweepController:
             return
         if budget_used(self.study) < self.plan.max_trials:
             self.standby.prestart(slot.sticky_variables)
+
+    def _next_resumable(self):
+        """(trial, params) of an interrupted trial to continue, or None."""
+        if not self.resumable:
+            return None
+        frozen = self.resumable.pop(0)
+        trial = optuna.trial.Trial(self.study, frozen._trial_id)
+        return trial, dict(frozen.user_attrs.get(PARAMS_ATTR) or {})
 
     def _ask_within_budget(self):
         """(trial, params) of the next trial, or None when the budget (shared by every
@@ -599,10 +624,14 @@ class SweepController:
         """Heartbeats for our trials; trials of lost workers are failed (and logged)."""
         # The leader beats for a group's trial: a dead leader fails it, members follow.
         ours = [r.trial_id for r in self.running.values() if not r.member]
-        for number in self.heartbeat.tick(ours):
+        lost = self.heartbeat.tick(ours + [t._trial_id for t in self.resumable])
+        for number in lost:
             if number in self.running:  # ours, yet stale: this worker was stalled too long
                 self._stop_trial(self.running[number], "failed", "lost its heartbeat")
             self._write_summary("running")
+        if lost and self.plan.n_nodes == 1:  # a lost trial's checkpoint is continued
+            with budget_lock(self.study, self.storage_ref):
+                recovery.enqueue_continuations(self.study, self.run_dir, lost)
 
     def _busy_slots(self) -> set[int]:
         return {trial.slot.index for trial in self.running.values()}
@@ -638,14 +667,15 @@ class SweepController:
             self._record_unlaunched(trial, params, f"invalid trial parameters: {error}")
             return
         spec_path = trial_dir / "spec.json"
-        write_json_atomic(spec_path, self._spec(trial, params, training_parameters, slot))
+        resume = trial.number in self.resuming or recovery.adopt_predecessor(self.run_dir, trial)
+        spec = self._spec(trial, params, training_parameters, slot, resume)
+        write_json_atomic(spec_path, spec)
         process = self._start_process(spec_path, trial_dir, slot, training_parameters, place)
-        where = {"pid": process.pid, "host": socket.gethostname(), "worker_pid": os.getpid()}
         try:
-            trial.set_user_attr(PID_ATTR, where)
+            trial.set_user_attr(PID_ATTR, trial_record(process.pid, self.identity))
         except optuna.exceptions.UpdateFinishedTrialError:
             # Another worker failed it as lost: this one was stalled past the grace period.
-            _signal_group(process.pid, signal.SIGKILL)
+            signal_group(process.pid, signal.SIGKILL)
             logger.warning("trial %d was failed as lost before it started here", trial.number)
             return
         running = RunningTrial(trial.number, trial._trial_id, params, slot, process, trial_dir)
@@ -658,7 +688,9 @@ class SweepController:
         self._emit({"type": "trial_started", "number": trial.number, "params": params})
         self._write_summary("running")
 
-    def _spec(self, trial, params: dict, training_parameters: dict, slot: TrialSlot) -> dict:
+    def _spec(
+        self, trial, params: dict, training_parameters: dict, slot: TrialSlot, resume: bool
+    ) -> dict:
         return {
             "version": 1,
             "job_name": self.name,
@@ -677,7 +709,7 @@ class SweepController:
             },
             "device": slot.device,
             "n_threads": slot.n_threads,
-            "resume": False,
+            "resume": resume,  # continue from checkpoints/last.pt (recovery.py)
             "study": {
                 # credentials never reach a file: the trial reads the URL from STORAGE_ENV
                 "storage": redact_url(self.storage_ref),
@@ -730,13 +762,14 @@ class SweepController:
         from automl.engine.training.distributed import clean_launcher_env
 
         env = {**clean_launcher_env(dict(os.environ)), **slot_variables(devices, slot.n_threads)}
+        env.update(controller_marker(self.identity))  # engine/utils/processes.py
         env.pop(STORAGE_ENV, None)
         if is_url(self.storage_ref):
             env[STORAGE_ENV] = self.storage_ref
         return env
 
     def _record_unlaunched(self, trial, params: dict, error: str) -> None:
-        outcome = {**_interrupted_outcome(error), "interrupted": False, "duration_s": 0.0}
+        outcome = {**interrupted_outcome(error), "interrupted": False, "duration_s": 0.0}
         record_outcome(self.study, trial._trial_id, outcome)
         self._after_finish(trial.number, params, outcome)
 
@@ -750,7 +783,7 @@ class SweepController:
                 self._finish_trial(running, returncode)
                 continue
             if running.kill_at is not None and now >= running.kill_at:
-                _signal_group(running.process.pid, signal.SIGKILL)
+                signal_group(running.process.pid, signal.SIGKILL)
             if now >= running.next_check:
                 running.next_check = now + STATUS_POLL_S
                 self._check_progress(running)
@@ -813,12 +846,12 @@ class SweepController:
     def _stop_trial(self, running: RunningTrial, state: str, error: str | None) -> None:
         running.stop_state, running.stop_error = state, error
         running.kill_at = time.monotonic() + KILL_GRACE_S
-        _signal_group(running.process.pid, signal.SIGTERM)
+        signal_group(running.process.pid, signal.SIGTERM)
 
     # ---- finishing trials -----------------------------------------------------------
 
     def _finish_trial(self, running: RunningTrial, returncode: int) -> None:
-        _signal_group(running.process.pid, signal.SIGKILL)  # leftovers, e.g. data workers
+        signal_group(running.process.pid, signal.SIGKILL)  # leftovers, e.g. data workers
         del self.running[running.number]
         if running.member:  # the group's leader records the outcome
             logger.info(
@@ -844,17 +877,17 @@ class SweepController:
         result = _read_json(running.trial_dir / "result.json") or {}
         duration = round(time.monotonic() - running.started, 3)
         if running.stop_state is not None:
-            outcome = _outcome_from_result(result, running.stop_state, running.stop_error)
+            outcome = outcome_from_result(result, running.stop_state, running.stop_error)
             if running.stop_state == "pruned" and outcome["score"] is None:
                 outcome["score"] = self._best_reported(running.trial_id)
             outcome["interrupted"] = running.stop_state == "canceled"
         elif returncode == 0 and result.get("state") in ("complete", "pruned"):
-            outcome = _outcome_from_result(result, result["state"], None)
+            outcome = outcome_from_result(result, result["state"], None)
             if outcome["state"] == "complete" and outcome["score"] is None:
                 outcome.update(state="failed", error="the trial finished without a score")
         else:
             error = result.get("error") or _exit_message(returncode, running.trial_dir)
-            outcome = _outcome_from_result(result, "failed", error)
+            outcome = outcome_from_result(result, "failed", error)
         outcome["duration_s"] = duration
         return outcome
 
@@ -932,7 +965,7 @@ class SweepController:
         for running in self.running.values():
             if running.stop_state is None:
                 running.stop_state, running.stop_error = state, f"stopped: {message}"
-            _signal_group(running.process.pid, signal.SIGTERM)
+            signal_group(running.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + KILL_GRACE_S
         while self.running:
             for running in list(self.running.values()):
@@ -940,12 +973,12 @@ class SweepController:
                 if returncode is not None:
                     self._finish_trial(running, returncode)
                 elif time.monotonic() >= deadline:
-                    _signal_group(running.process.pid, signal.SIGKILL)
+                    signal_group(running.process.pid, signal.SIGKILL)
             time.sleep(self.poll_interval_s)
 
     def _kill_all_now(self) -> None:
         for running in self.running.values():
-            _signal_group(running.process.pid, signal.SIGKILL)
+            signal_group(running.process.pid, signal.SIGKILL)
 
     # ---- the job record -------------------------------------------------------------
 
@@ -1040,25 +1073,6 @@ def _group_command(target: list[str], slot: TrialSlot, place: groups.GroupPlace)
     )
 
 
-def _outcome_from_result(result: dict, state: str, error: str | None) -> dict:
-    return {
-        "state": state,
-        "score": result.get("score"),
-        "metrics": result.get("metrics") or {},
-        "best_epoch": result.get("best_epoch"),
-        "epochs_completed": result.get("epochs_completed") or 0,
-        "duration_s": result.get("duration_s"),
-        "error": error,
-        "interrupted": False,
-    }
-
-
-def _interrupted_outcome(error: str) -> dict:
-    outcome = _outcome_from_result({}, "failed", error)
-    outcome["interrupted"] = True
-    return outcome
-
-
 def _read_json(path: Path) -> dict | None:
     import json
 
@@ -1068,50 +1082,17 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _signal_group(pid: int, sig: int) -> None:
-    if sig == signal.SIGKILL:
-        # torchrun starts each rank in its own session: a SIGKILL to the launcher's group
-        # alone would leave the ranks running (and a multi-node group's peers waiting).
-        for child in _descendants(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child, sig)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)  # start_new_session: the trial's pid is its group id
-
-
-def _descendants(pid: int) -> list[int]:
-    """Session leaders among the live descendants of `pid` (Linux /proc; [] elsewhere)."""
-    found, queue = [], [pid]
-    while queue:
-        parent = queue.pop()
-        try:
-            tasks = os.listdir(f"/proc/{parent}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                text = Path(f"/proc/{parent}/task/{task}/children").read_text()
-            except OSError:
-                continue
-            children = [int(word) for word in text.split()]
-            queue += children
-            found += [child for child in children if _is_session_leader(child)]
-    return found
-
-
-def _is_session_leader(pid: int) -> bool:
-    try:
-        return os.getsid(pid) == pid
-    except OSError:
-        return False
-
-
 def _exit_message(returncode: int, trial_dir: Path) -> str:
     log = trial_dir / "trial.log"
     if returncode < 0:
         name = signal.Signals(-returncode).name
-        hint = " (out of memory?)" if name == "SIGKILL" else ""
-        return f"the trial process was killed by {name}{hint}; see {log}"
+        if name == "SIGKILL":  # nothing of ours sends it to a trial that was not stopped
+            return (
+                "the trial process was killed by SIGKILL, most likely by the system's "
+                "out-of-memory killer: lower training_batch_size or max_concurrent_trials "
+                f"(the trial's checkpoint, if any, is kept); see {log}"
+            )
+        return f"the trial process was killed by {name}; see {log}"
     return f"the trial process exited with code {returncode} without a result; see {log}"
 
 
@@ -1136,17 +1117,3 @@ def _log_tail(path: Path, n_lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-n_lines:])
-
-
-def _kill_orphan(pid_info: dict | None, trial_dir: Path) -> None:
-    """Kill a trial process left running by a killed controller (same host, same spec)."""
-    if not pid_info or pid_info.get("host") != socket.gethostname():
-        return
-    pid = int(pid_info["pid"])
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return  # gone (or no /proc): nothing to kill
-    if str(trial_dir / "spec.json") not in cmdline.replace("\0", " "):
-        return  # the pid now belongs to another process
-    _signal_group(pid, signal.SIGKILL)

@@ -17,7 +17,9 @@ Child: `python -m automl.engine.sweep.standby TARGET` (a module name or a .py fi
 imports TARGET under a plain name (top-level imports run, its `__main__` block does not),
 calls TARGET's optional `preload()` (imports done lazily at run time), then waits for one
 JSON line on stdin: {"spec": ..., "log": ..., "env": {...}}. An empty stdin (the controller
-closed the pipe or died) ends it without running anything.
+closed the pipe or died) ends it without running anything. Like a trial it carries its
+controller's identity and stops when the controller dies, even while it still imports
+(engine/utils/processes.py): a standby never outlives its controller.
 
 Disable with AUTOML_STANDBY=0 (every trial then starts a fresh process).
 """
@@ -35,6 +37,8 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+
+from automl.engine.utils.processes import controller_marker, stop_when_controller_gone
 
 logger = logging.getLogger("automl.sweep")
 STANDBY_ENV = "AUTOML_STANDBY"
@@ -133,12 +137,13 @@ class StandbyPool:
 def _spawn(target: str, variables: dict[str, str]) -> subprocess.Popen:
     from automl.engine.training.distributed import clean_launcher_env
 
+    env = {**clean_launcher_env(dict(os.environ)), **variables, **controller_marker()}
     return subprocess.Popen(
         [sys.executable, "-m", __name__, target],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**clean_launcher_env(dict(os.environ)), **variables},
+        env=env,
         start_new_session=True,  # like a trial: its own process group, killed as a whole
     )
 
@@ -193,6 +198,7 @@ def _run(target: str, spec: str) -> None:
 
 def main(argv: list[str]) -> int:
     target = argv[0]
+    stop_when_controller_gone()
     _load(target)
     line = sys.stdin.readline()
     if not line.strip():

@@ -171,6 +171,25 @@ def record_outcome(study: optuna.Study, trial_id: int, outcome: dict[str, Any]) 
     study.tell(number, values, state=state, skip_if_finished=True)
 
 
+def outcome_from_result(result: dict, state: str, error: str | None) -> dict[str, Any]:
+    """The outcome recorded for a trial, from its result.json (or {}) and a final state."""
+    return {
+        "state": state,
+        "score": result.get("score"),
+        "metrics": result.get("metrics") or {},
+        "best_epoch": result.get("best_epoch"),
+        "epochs_completed": result.get("epochs_completed") or 0,
+        "duration_s": result.get("duration_s"),
+        "error": error,
+        "interrupted": False,
+    }
+
+
+def interrupted_outcome(error: str) -> dict[str, Any]:
+    """A trial that could not finish: failed, and its place in max_trials given back."""
+    return {**outcome_from_result({}, "failed", error), "interrupted": True}
+
+
 def counts_against_budget(trial: FrozenTrial) -> bool:
     """Finished trials use the budget, except those interrupted by a stopped controller
     or lost with a dead worker (their place goes to the next trial)."""

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automl.engine.metrics.plots import pyplot
 from automl.engine.sweep.samplers import PARAMS_ATTR
+from automl.engine.sweep.samplers._grid import CONTINUES_ATTR
 from automl.engine.sweep.storage import OUTCOME_ATTR
 from automl.engine.utils.files import write_json_atomic, write_text_atomic
 
@@ -55,6 +56,8 @@ def _row(trial: FrozenTrial, live: dict | None) -> dict:
         "duration_s": None,
         "error": None,
     }
+    if CONTINUES_ATTR in trial.user_attrs:  # it continues an interrupted trial (recovery.py)
+        row["continues"] = trial.user_attrs[CONTINUES_ATTR]
     outcome = trial.user_attrs.get(OUTCOME_ATTR)
     if outcome:
         row.update({key: outcome.get(key) for key in ("score", "duration_s", "error")})

@@ -1,14 +1,26 @@
-"""checkpoints/last.pt (resumable) and checkpoints/<epoch>_model.pt."""
+"""checkpoints/last.pt (resumable) and checkpoints/<epoch>_model.pt, and continuing a
+trial from last.pt (spec `resume`, set by `automl job resume`: engine/sweep/recovery.py)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from automl.engine.models.package import save_torch_atomic
+from automl.engine.training import distributed
+from automl.engine.utils.files import read_jsonl, write_text_atomic
+
+if TYPE_CHECKING:
+    from automl.engine.training.loop import TrainingState
+    from automl.engine.training.trial import TrialRun
+
+logger = logging.getLogger("automl.trial")
 
 LAST_CHECKPOINT = "last.pt"
 
@@ -88,3 +100,38 @@ def load_last(checkpoint_dir: Path, *, state, stopper) -> dict | None:
     stopper.load_state_dict(checkpoint["early_stopping"])
     restore_rng_state(checkpoint["rng"])
     return checkpoint
+
+
+def resume_if_asked(run: TrialRun, state: TrainingState) -> int:
+    """Restore last.pt when spec.resume; return the first epoch to run (1-based)."""
+    if not run.spec.get("resume"):
+        return 1
+    checkpoint = load_last(run.checkpoint_dir, state=state, stopper=run.stopper)
+    if checkpoint is None:
+        logger.info("resume: no checkpoints/last.pt yet, starting at epoch 1")
+        return 1
+    done = checkpoint["epoch"]
+    run.elapsed_before = checkpoint["elapsed_s"]
+    run.epochs_completed = done
+    if distributed.is_main():
+        drop_metrics_after(run.trial_dir / "metrics.jsonl", done)
+    restore_best_metrics(run)
+    logger.info("resumed from checkpoints/last.pt: continuing at epoch %d", done + 1)
+    return done + 1
+
+
+def drop_metrics_after(path: Path, epoch: int) -> None:
+    """Forget evaluations newer than the checkpoint (they are re-run)."""
+    if not path.is_file():
+        return
+    kept = [record for record in read_jsonl(path) if record["epoch"] <= epoch]
+    write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in kept))
+
+
+def restore_best_metrics(run: TrialRun) -> None:
+    path = run.trial_dir / "metrics.jsonl"
+    if run.stopper.best_epoch is None or not path.is_file():
+        return
+    for record in read_jsonl(path):
+        if record["epoch"] == run.stopper.best_epoch:
+            run.best_metrics = record["valid"]

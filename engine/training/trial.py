@@ -4,7 +4,8 @@ Reads spec.json, trains, and writes into the trial folder: metrics.jsonl (one li
 evaluation), status.json (live), result.json (at the end), checkpoints/last.pt (resumable),
 checkpoints/<epoch>_model.pt (with checkpoint_frequency), outputs/ (the model package of the
 best epoch) and plots/. Exit codes: 0 complete or pruned, 1 failed, 130 canceled
-(SIGTERM/SIGINT; last.pt saved).
+(SIGTERM/SIGINT; last.pt saved). A trial whose controller dies stops as if canceled
+(engine/utils/processes.py): `automl job resume` continues it from last.pt.
 
 Started by torchrun (or srun) as several processes, the trial trains with DDP; rank 0 alone
 evaluates, reports and writes the files above (engine/training/distributed.py).
@@ -35,6 +36,11 @@ from automl.engine.training._classification import (  # noqa: F401  (public here
     build_training_state,
     clean_floats,
 )
+from automl.engine.training.checkpoints import (  # noqa: F401  (_yolo.py reads them here)
+    drop_metrics_after,
+    restore_best_metrics,
+    resume_if_asked,
+)
 from automl.engine.training.early_stopping import EarlyStopper
 from automl.engine.training.loop import (
     CanceledByUser,
@@ -51,8 +57,8 @@ from automl.engine.utils.files import (
     append_jsonl,
     read_jsonl,
     write_json_atomic,
-    write_text_atomic,
 )
+from automl.engine.utils.processes import stop_when_controller_gone
 
 logger = logging.getLogger("automl.trial")
 
@@ -120,41 +126,6 @@ def read_spec(path: str | Path) -> dict:
 def should_evaluate(epoch: int, settings: CommonTrainingSettings) -> bool:
     """Every `evaluation_frequency` epochs (1-based), and always the last epoch."""
     return epoch % settings.evaluation_frequency == 0 or epoch == settings.number_of_epochs
-
-
-def resume_if_asked(run: TrialRun, state: TrainingState) -> int:
-    """Restore last.pt when spec.resume; return the first epoch to run (1-based)."""
-    if not run.spec.get("resume"):
-        return 1
-    checkpoint = checkpoints.load_last(run.checkpoint_dir, state=state, stopper=run.stopper)
-    if checkpoint is None:
-        logger.info("resume: no checkpoints/last.pt yet, starting at epoch 1")
-        return 1
-    done = checkpoint["epoch"]
-    run.elapsed_before = checkpoint["elapsed_s"]
-    run.epochs_completed = done
-    if distributed.is_main():
-        drop_metrics_after(run.trial_dir / "metrics.jsonl", done)
-    restore_best_metrics(run)
-    logger.info("resumed from checkpoints/last.pt: continuing at epoch %d", done + 1)
-    return done + 1
-
-
-def drop_metrics_after(path: Path, epoch: int) -> None:
-    """Forget evaluations newer than the checkpoint (they are re-run)."""
-    if not path.is_file():
-        return
-    kept = [record for record in read_jsonl(path) if record["epoch"] <= epoch]
-    write_text_atomic(path, "".join(json.dumps(record) + "\n" for record in kept))
-
-
-def restore_best_metrics(run: TrialRun) -> None:
-    path = run.trial_dir / "metrics.jsonl"
-    if run.stopper.best_epoch is None or not path.is_file():
-        return
-    for record in read_jsonl(path):
-        if record["epoch"] == run.stopper.best_epoch:
-            run.best_metrics = record["valid"]
 
 
 def run_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, eta) -> float:
@@ -338,9 +309,25 @@ def run_trial(spec: dict, cancel=lambda: False) -> dict:
         finish(run, "canceled", None)
         raise
     except BaseException as exc:
-        finish(run, "failed", error_message(exc))
+        known = worker_death_error(exc)
+        finish(run, "failed", error_message(known or exc))
+        if known is not None:
+            raise known from exc
         raise
     return finish(run, state_name, None)
+
+
+def worker_death_error(exc: BaseException) -> TrialError | None:
+    """A data-loading worker that died (the out-of-memory killer's usual victim: each holds
+    batches) as one clear line instead of torch's traceback; None for any other error."""
+    text = str(exc).strip()
+    if not isinstance(exc, RuntimeError) or "DataLoader worker (pid" not in text:
+        return None
+    return TrialError(
+        f"a data-loading worker process died ({text.splitlines()[0]}), most likely killed "
+        "by the system's out-of-memory killer",
+        hint="lower training_parameters.number_of_workers or training_batch_size",
+    )
 
 
 def train_trial(run: TrialRun, cancel) -> str:
@@ -441,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.error("usage: python -m automl.engine.training.trial SPEC.json")
         return 2
     cancel = CancelFlag().install()
+    stop_when_controller_gone()  # SIGTERM (the cancel above) once the controller is gone
     spec: dict = {}
     try:
         spec = read_spec(argv[0])

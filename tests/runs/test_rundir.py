@@ -15,6 +15,7 @@ from automl.engine.runs.rundir import (
     read_summary,
     write_controller_pid,
 )
+from automl.engine.utils.processes import ProcessIdentity
 
 
 def make_run(root, name, status="completed", started="2026-01-01T00:00:00"):
@@ -83,7 +84,9 @@ def test_controller_pid_liveness(tmp_path):
 def test_cancel_run_signals_the_controller(tmp_path):
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        (tmp_path / "controller.pid").write_text(f"{sleeper.pid}\n")
+        # a record as write_controller_pid writes it: PID, start time, host
+        record = ProcessIdentity.of(sleeper.pid).to_json()
+        (tmp_path / "controller.pid").write_text(json.dumps(record))
         stopped = cancel_run(tmp_path, wait_s=0)
         sleeper.wait(timeout=10)
         assert sleeper.returncode == -15 and stopped in (True, False)

@@ -8,6 +8,7 @@ the study with the spec's pruner and stops when pruned, exits 130 on SIGTERM.
 
 Switches (environment): FAKE_TRIAL_FAIL=1 raises; FAKE_TRIAL_IGNORE_PRUNE=1 never stops by
 itself (so the controller has to); FAKE_TRIAL_HANG=1 sleeps without end after epoch 1.
+Like the real trial it stops (SIGTERM) when its controller is gone.
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def result(state: str, best, best_epoch, epochs: int, started: float, error=None
 
 
 def main(spec_path: str) -> int:
+    from automl.engine.utils.processes import stop_when_controller_gone
+
+    stop_when_controller_gone()  # as the real trial does
     spec = json.loads(Path(spec_path).read_text())
     trial_dir = Path(spec["trial_dir"])
     started = time.time()

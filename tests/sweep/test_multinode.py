@@ -193,7 +193,7 @@ def test_two_workers_form_a_group_and_run_one_trial(tmp_path):
 
 def test_a_killed_launcher_takes_its_ranks_with_it(tmp_path):
     """torchrun starts ranks in their own sessions; the controller's SIGKILL reaches them."""
-    from automl.engine.sweep.controller import _signal_group
+    from automl.engine.sweep.processes import signal_group
 
     pid_file = tmp_path / "rank.pid"
     launcher_code = (
@@ -208,7 +208,7 @@ def test_a_killed_launcher_takes_its_ranks_with_it(tmp_path):
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.05)
     rank_pid = int(pid_file.read_text())
-    _signal_group(launcher.pid, 9)
+    signal_group(launcher.pid, 9)
     assert launcher.wait(timeout=10) == -9
     deadline = time.monotonic() + 10
     while Path(f"/proc/{rank_pid}").exists() and time.monotonic() < deadline:

@@ -174,3 +174,25 @@ def test_standby_off_starts_every_trial_fresh(run, data, tmp_path, sweep_job, mo
     for n in range(2):
         timing = json.loads((tmp_path / "run" / "trials" / str(n) / "timing.json").read_text())
         assert STANDBY_MODULE not in timing["orig_argv"]
+
+
+def test_standby_still_importing_ends_when_its_controller_dies(tmp_path):
+    """A standby is killed with its controller even before it reads its stdin (its
+    imports take seconds): the parent-death signal, or its watch of the controller."""
+    slow = tmp_path / "slow_target.py"
+    slow.write_text("import time\n\ndef preload():\n    time.sleep(300)\n")
+    script = (
+        "import os\n"
+        "from automl.engine.sweep.standby import StandbyPool\n"
+        f"pool = StandbyPool({str(slow)!r}, enabled=True)\n"
+        "pool.prestart({})\n"
+        "print(pool.idle[0][0].pid, flush=True)\n"
+        "os._exit(9)  # no close(): as if killed\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    pid = int(result.stdout.strip())
+    try:
+        wait_for(lambda: gone(pid), timeout_s=30)
+    finally:
+        if not gone(pid):
+            os.kill(pid, 9)

@@ -1,8 +1,10 @@
 """Two sweep workers on one PostgreSQL study (fake trials): one budget, shared pruning,
-a worker killed with -9 mid-trial, and no credentials in any file or log."""
+a worker killed with -9 mid-trial (its trial stops too), and no credentials in any file
+or log."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +19,7 @@ from pg_support import postgres_server  # noqa: F401  (session fixture)
 
 from automl.engine.sweep.storage import PID_ATTR, make_storage
 from automl.engine.sweep.worker import study_summary
+from automl.engine.utils.processes import start_time
 
 WORKER_SCRIPT = Path(__file__).with_name("pg_worker_main.py")
 # Short for the test, yet long enough for a launch on a loaded 2-core machine.
@@ -146,9 +149,15 @@ def test_a_worker_killed_mid_trial_loses_that_trial_and_the_other_completes(
     first.send_signal(signal.SIGKILL)
     first.wait()
     try:
+        # A's trial stops by itself: it notices its worker is gone (engine/utils/processes.py)
+        deadline = time.monotonic() + 30
+        while start_time(orphan) is not None:
+            assert time.monotonic() < deadline, "the killed worker's trial lives on"
+            time.sleep(0.1)
         assert _finish(second) == 0
     finally:
-        os.killpg(orphan, signal.SIGKILL)  # A's trial process, orphaned by the kill
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(orphan, signal.SIGKILL)
 
     trials = {t.number: t for t in _trials(name, url)}
     assert trials[lost.number].state == optuna.trial.TrialState.FAIL

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -178,3 +179,27 @@ def test_tiny_cnn_beats_chance_on_flowers(tmp_path, dataset_maker, spec_writer, 
     assert run_trial_process(spec, timeout=600) == 0
     score = read_json(spec.parent / "result.json")["score"]
     assert score >= 0.4  # chance is 0.2 with 5 balanced classes
+
+
+def test_a_killed_data_worker_fails_the_trial_in_one_line(
+    tmp_path, tiny_flowers, spec_writer, start_trial_process
+):
+    """The out-of-memory killer's usual victim is a data-loading worker: the trial fails
+    with one clear line, not torch's traceback."""
+    spec = spec_writer(
+        tmp_path / "trials" / "0",
+        tiny_flowers,
+        params={"number_of_epochs": 50, "training_batch_size": 2, "number_of_workers": 1},
+    )
+    proc = start_trial_process(spec)
+    status = spec.parent / "status.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (status.exists() and read_json(status)["step"] > 0):
+        time.sleep(0.2)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert children, "no data-loading worker"
+    os.kill(int(children[0]), signal.SIGKILL)
+    assert proc.wait(timeout=60) == 1
+    error = read_json(spec.parent / "result.json")["error"]
+    assert "data-loading worker process died" in error and "number_of_workers" in error
+    assert "Traceback" not in (spec.parent / "trial.log").read_text()

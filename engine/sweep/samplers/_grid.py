@@ -9,6 +9,7 @@ from automl.engine.sweep.samplers._base import SAMPLERS
 
 GRID_ID_ATTR = "automl_grid_id"
 INTERRUPTED_ATTR = "automl_interrupted"
+CONTINUES_ATTR = "automl_continues"  # a trial that continues an interrupted one (recovery.py)
 
 
 @SAMPLERS.register("grid")
@@ -26,7 +27,8 @@ def make_grid_point_sampler(points: list[dict]):
 
         Unlike Optuna's GridSampler it handles sub-spaces with different keys, walks the
         points in order (reproducible leaderboards) and frees the point of a trial that was
-        interrupted by a killed controller, so a resumed job runs it again.
+        interrupted by a killed controller, so a resumed job runs it again (a trial that
+        continues an interrupted one takes that one's point).
         """
 
         def __init__(self) -> None:
@@ -41,11 +43,23 @@ def make_grid_point_sampler(points: list[dict]):
         def before_trial(self, study, trial) -> None:
             if GRID_ID_ATTR in trial.system_attrs:
                 return
-            free = self.free_point_ids(study)
-            # max_trials and is_exhausted stop the controller first; past the end we
-            # repeat the last point rather than crash a concurrent ask.
-            grid_id = free[0] if free else len(self.points) - 1
+            grid_id = self.predecessor_point(study, trial)
+            if grid_id is None:
+                free = self.free_point_ids(study)
+                # max_trials and is_exhausted stop the controller first; past the end we
+                # repeat the last point rather than crash a concurrent ask.
+                grid_id = free[0] if free else len(self.points) - 1
             study._storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR, grid_id)
+
+        def predecessor_point(self, study, trial) -> int | None:
+            predecessor = trial.user_attrs.get(CONTINUES_ATTR)
+            if predecessor is None:
+                return None
+            trials = study.get_trials(deepcopy=False)
+            return next(
+                (t.system_attrs.get(GRID_ID_ATTR) for t in trials if t.number == predecessor),
+                None,
+            )
 
         def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
             grid_id = study._storage.get_trial_system_attrs(trial._trial_id)[GRID_ID_ATTR]
