@@ -125,8 +125,8 @@ class LazyImage:
             self.close()
             width, height = self.size
             raise PixelLimitError(
-                f"{self.location}: a {width}x{height} image ({pixels:,} pixels decoded) is "
-                f"over the limit of {max_pixels:,} pixels",
+                f"{self.location}: a {width}x{height} image would decode to {pixels:,} "
+                f"pixels; the limit is {max_pixels:,}",
                 pixels=pixels,
                 limit=max_pixels,
             )

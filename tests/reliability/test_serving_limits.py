@@ -531,7 +531,7 @@ def test_model_predict_refuses_fifos_and_oversized_images(tiny_package, tmp_path
     assert result.returncode == 0, result.stderr
     fifo_line, big_line, ok_line = map(json.loads, output.read_text().splitlines())
     assert "not a regular file" in fifo_line["error"]
-    assert "limit of 1,000 pixels" in big_line["error"]
+    assert "3,600 pixels; the limit is 1,000" in big_line["error"]
     assert "probs" in ok_line
 
 
