@@ -302,6 +302,16 @@ class AuthMode(str, Enum):
     none = "none"
 
 
+def _limit_option(name: str, what: str, minimum: float = 1):
+    """The `model serve` flag of a bound in schemas/limits.json (None: its variable, else
+    its default)."""
+    from automl.schemas import limit_spec
+
+    spec = limit_spec(name)
+    text = f"{what} (default {spec['default']:,}; or set {spec['env']})."
+    return typer.Option(None, spec["flag"], help=text, min=minimum)
+
+
 @app.command("serve")
 def serve(
     ref: str = REF_ARGUMENT,
@@ -310,22 +320,62 @@ def serve(
     auth: AuthMode = typer.Option(
         AuthMode.key, "--auth", help="key (Authorization: Bearer KEY) or none."
     ),
+    allowed_hosts: list[str] | None = typer.Option(
+        None,
+        "--allowed-host",
+        help="With --auth none, also answer requests whose Host header names this (besides "
+        "localhost, the loopback addresses and --host); '*' answers any. Repeatable.",
+    ),
     max_batch_size: int = typer.Option(
         16, "--max-batch-size", help="Most images scored together across requests."
     ),
-    max_body_mb: float = typer.Option(32.0, "--max-body-mb", help="Largest request body."),
+    max_body_mb: float | None = _limit_option("request_body_mb", "Largest body, MiB", 0.001),
+    max_inflight_body_mb: float | None = _limit_option(
+        "inflight_body_mb", "Body MiB held over all requests (then wait, 503)", 0.001
+    ),
+    max_items: int | None = _limit_option("request_items", "Most images in a request (413)"),
+    max_image_pixels: int | None = _limit_option(
+        "image_pixels", "Most pixels decoded from an image, a JPEG at reduced scale (413)"
+    ),
+    max_request_pixels: int | None = _limit_option(
+        "request_pixels", "Most pixels decoded for a request (413)"
+    ),
+    max_inflight_pixels: int | None = _limit_option(
+        "inflight_pixels", "Most decoded pixels held over all requests (then wait, 503)"
+    ),
+    max_concurrent_requests: int | None = _limit_option(
+        "concurrent_requests", "Most requests worked on at once (429)"
+    ),
+    request_timeout: float | None = _limit_option(
+        "request_seconds", "Seconds a request may take (408)", 0.001
+    ),
+    max_xai_steps: int | None = _limit_option("xai_steps", "Largest xai_parameters.n_steps"),
+    max_xai_items: int | None = _limit_option("xai_items", "Most explanations in a request"),
     device: str = DEVICE_OPTION,
     settings: list[str] | None = SETTING_OPTION,
 ) -> None:
     """Serve the model over HTTP: POST /score (Azure's format), GET /health, /docs.
 
     The key comes from AUTOML_ENDPOINT_KEY, or is generated and printed once to stderr.
+    Every request is bounded (size, images, pixels, time); see README's "Limits and safety".
     """
     from automl.engine.predict import Predictor
     from automl.engine.registry import resolve_model_ref
-    from automl.engine.serving import KEY_ENV, generate_key
+    from automl.engine.serving import KEY_ENV, ServingLimits, generate_key
     from automl.engine.serving import serve as run_server
 
+    limits = ServingLimits.from_flags(
+        request_body_mb=max_body_mb,
+        inflight_body_mb=max_inflight_body_mb,
+        request_items=max_items,
+        image_pixels=max_image_pixels,
+        request_pixels=max_request_pixels,
+        inflight_pixels=max_inflight_pixels,
+        concurrent_requests=max_concurrent_requests,
+        request_seconds=request_timeout,
+        xai_steps=max_xai_steps,
+        xai_items=max_xai_items,
+    )
     predictor = Predictor.from_package(
         resolve_model_ref(ref), device=device, settings=_parse_pairs(settings, "--setting")
     )
@@ -342,7 +392,8 @@ def serve(
         port=port,
         auth_key=key,
         max_batch_size=max_batch_size,
-        max_body_bytes=int(max_body_mb * 1024 * 1024),
+        limits=limits,
+        allowed_hosts=allowed_hosts or (),
         log_level="debug" if logger.isEnabledFor(logging.DEBUG) else "warning",
     )
 

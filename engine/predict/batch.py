@@ -11,7 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from automl.engine.data.images import LazyImage
+from automl.engine.errors import AutomlError
 from automl.engine.predict._base import PredictError
 from automl.engine.predict._predictor import Predictor
 
@@ -37,6 +40,10 @@ def read_scoring_inputs(
 ) -> list[ScoringInput]:
     """Images of an MLTable folder, a JSONL file, a folder (recursive) or a glob pattern."""
     path = Path(source)
+    if path.exists() and not path.is_dir():  # a FIFO or a device would block or never end
+        from automl.engine.utils.files import check_regular_file
+
+        check_regular_file(path, "--input")
     if _is_table(path):
         return _table_inputs(path, task, target_column_name)
     if path.is_dir():
@@ -108,14 +115,19 @@ def score_files(
 
 
 def _score_chunk(predictor: Predictor, chunk: list[ScoringInput]) -> list[dict]:
+    from automl.schemas import limit
+
+    max_pixels = limit("image_pixels")
     images, errors = [], {}
     for index, item in enumerate(chunk):
         try:
             image = LazyImage(item.path)  # decoded no larger than the model needs
-            images.append(image.decode(min_size=predictor.decode_size(*image.size)))
-        except (OSError, ValueError) as exc:
-            logger.warning("%s: cannot read the image (%s); skipped", item.path, exc)
-            errors[index] = f"cannot read the image: {exc}"
+            min_size = predictor.decode_size(*image.size)
+            images.append(image.decode(min_size=min_size, max_pixels=max_pixels))
+        except (OSError, ValueError, AutomlError, Image.DecompressionBombError) as exc:
+            reason = _unreadable(exc)
+            logger.warning("%s: cannot read the image (%s); skipped", item.path, reason)
+            errors[index] = f"cannot read the image: {reason}"
     predictions = iter(predictor.predict(images, batch_size=len(chunk)) if images else [])
     lines = []
     for index, item in enumerate(chunk):
@@ -124,6 +136,18 @@ def _score_chunk(predictor: Predictor, chunk: list[ScoringInput]) -> list[dict]:
         else:
             lines.append({"filename": item.filename, **next(predictions)})
     return lines
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why an image was skipped, on one line (a bound says how to raise it)."""
+    from automl.engine.data.images import PixelLimitError
+    from automl.schemas import limit_spec
+
+    if isinstance(exc, PixelLimitError):
+        return f"{exc.message}; raise it with {limit_spec('image_pixels')['env']}=N"
+    if isinstance(exc, AutomlError):
+        return f"{exc.message}; {exc.hint}" if exc.hint else exc.message
+    return str(exc)
 
 
 def evaluate_predictions(

@@ -1,18 +1,24 @@
 """The online endpoint (reference §7): `create_app(predictor, ...)` and `serve(...)`.
 
-Public names: `create_app`, `serve`, `generate_key`, `BatchingWorker`,
-`parse_score_request`, `RequestError`.
+Public names: `create_app`, `serve`, `server_config`, `generate_key`, `BatchingWorker`,
+`ServingLimits`, `default_allowed_hosts`, `parse_score_request`, `RequestError`.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+from collections.abc import Iterable
 
-from automl.engine.serving._app import DEFAULT_MAX_BODY_BYTES, create_app
+from automl.engine.serving._app import create_app
 from automl.engine.serving._batcher import BatchingWorker
-from automl.engine.serving._request import RequestError, parse_score_request
+from automl.engine.serving._errors import RequestError
+from automl.engine.serving._hosts import default_allowed_hosts
+from automl.engine.serving._limits import ServingLimits
+from automl.engine.serving._request import parse_score_request
 
 KEY_ENV = "AUTOML_ENDPOINT_KEY"
+logger = logging.getLogger("automl.serving")
 
 
 def generate_key() -> str:
@@ -27,25 +33,54 @@ def serve(
     port: int = 5001,
     auth_key: str | None = None,
     max_batch_size: int = 16,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    limits: ServingLimits | None = None,
+    allowed_hosts: Iterable[str] = (),
     log_level: str = "info",
 ) -> None:
-    """Run the endpoint with uvicorn until interrupted (Ctrl-C, SIGTERM)."""
+    """Run the endpoint with uvicorn until interrupted (Ctrl-C, SIGTERM). Without a key,
+    only Host names of this machine's loopback, `host` and `allowed_hosts` are answered."""
     import uvicorn
 
+    hosts = None if auth_key is not None else default_allowed_hosts(host, allowed_hosts)
+    if hosts is not None:
+        logger.warning("no key: answering requests for Host %s only", ", ".join(hosts))
     app = create_app(
-        predictor, auth_key=auth_key, max_batch_size=max_batch_size, max_body_bytes=max_body_bytes
+        predictor,
+        auth_key=auth_key,
+        max_batch_size=max_batch_size,
+        limits=limits,
+        allowed_hosts=hosts,
     )
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.Server(server_config(app, host, port, log_level)).run()
+
+
+def server_config(app, host: str, port: int, log_level: str = "info"):
+    """uvicorn's configuration of the endpoint. h11 is named (not left to whichever parser
+    is installed) for its bound on the request line and headers: `request_header_bytes`."""
+    import uvicorn
+
+    from automl.schemas import limit
+
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        http="h11",
+        h11_max_incomplete_event_size=limit("request_header_bytes"),
+    )
 
 
 __all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
     "KEY_ENV",
     "BatchingWorker",
     "RequestError",
+    "ServingLimits",
     "create_app",
+    "default_allowed_hosts",
     "generate_key",
     "parse_score_request",
     "serve",
+    "server_config",
 ]

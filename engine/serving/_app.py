@@ -1,17 +1,17 @@
 """The online endpoint: FastAPI app around one Predictor (POST /score, GET /health, /docs).
 
-The app only composes the predictor: request parsing (`_request`), batching across
-requests (`_batcher`), key auth and error mapping live here; predictions come from
-`automl.engine.predict` alone, so the endpoint answers exactly what batch scoring writes.
+The app only composes the predictor: request parsing (`_request`), the bounded scoring
+pipeline (`_score`), batching across requests (`_batcher`), key auth and Host checks live
+here and beside it; predictions come from `automl.engine.predict` alone, so the endpoint
+answers exactly what batch scoring writes.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
-import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -19,12 +19,12 @@ from fastapi.responses import JSONResponse
 
 from automl.engine.predict import Predictor
 from automl.engine.serving._batcher import BatchingWorker
-from automl.engine.serving._request import RequestError, decode_items, parse_score_request
+from automl.engine.serving._hosts import OPEN_PATHS, HostCheckMiddleware
+from automl.engine.serving._limits import ServingLimits
+from automl.engine.serving._score import Scorer
 
 logger = logging.getLogger("automl.serving")
 
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-OPEN_PATHS = ("/health", "/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 SCORE_REQUEST_SCHEMA = {
     "type": "object",
     "required": ["input_data"],
@@ -51,20 +51,26 @@ def create_app(
     *,
     auth_key: str | None = None,
     max_batch_size: int = 16,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_body_bytes: int | None = None,
+    limits: ServingLimits | None = None,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> FastAPI:
-    """The endpoint app. `auth_key=None` serves without auth (`--auth none`)."""
+    """The endpoint app. `auth_key=None` serves without auth (`--auth none`); then only
+    requests whose Host names one of `allowed_hosts` are answered (None: no check; `serve`
+    always passes them). `limits`: default ServingLimits.resolve(); `max_body_bytes`
+    overrides its body bound."""
+    limits = limits or ServingLimits.resolve()
+    if max_body_bytes is not None:
+        limits = dataclasses.replace(limits, body_bytes=max_body_bytes)
     worker = BatchingWorker(predictor, max_batch_size)
-    # Decoding runs beside the event loop; a plain executor hands work over in about half
-    # the time of Starlette's run_in_threadpool (which goes through anyio's limiter).
-    decoder = ThreadPoolExecutor(min(8, os.cpu_count() or 1), thread_name_prefix="decode")
+    scorer = Scorer(predictor, worker, limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await worker.start()
         yield
         await worker.stop()
-        decoder.shutdown(wait=False, cancel_futures=True)
+        scorer.shutdown()
 
     app = FastAPI(
         title="automl-vision endpoint",
@@ -74,14 +80,13 @@ def create_app(
     )
     app.state.worker = worker
     app.state.predictor = predictor
-    _add_auth(app, auth_key)
-    _add_routes(app, predictor, worker, decoder, max_body_bytes)
-    return app
-
-
-def _add_auth(app: FastAPI, auth_key: str | None) -> None:
+    app.state.scorer = scorer
     if auth_key is not None:
         app.add_middleware(BearerKeyMiddleware, key=auth_key)
+    elif allowed_hosts is not None:
+        app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)
+    _add_routes(app, predictor, worker, scorer)
+    return app
 
 
 class BearerKeyMiddleware:
@@ -112,13 +117,7 @@ class BearerKeyMiddleware:
         return scheme.lower() == b"bearer" and secrets.compare_digest(given.strip(), self.key)
 
 
-def _add_routes(
-    app: FastAPI,
-    predictor: Predictor,
-    worker: BatchingWorker,
-    decoder: ThreadPoolExecutor,
-    limit: int,
-) -> None:
+def _add_routes(app: FastAPI, predictor: Predictor, worker: BatchingWorker, scorer: Scorer):
     @app.get("/health", summary="Liveness and readiness")
     async def health() -> JSONResponse:
         ready = worker.running
@@ -142,55 +141,4 @@ def _add_routes(
         },
     )
     async def score(request: Request) -> JSONResponse:
-        try:
-            body = await read_body(request, limit)
-            items = parse_score_request(body)
-            loop = asyncio.get_running_loop()
-            fit = predictor.decode_size
-            images = await loop.run_in_executor(decoder, decode_items, items, fit)
-            results = await worker.predict(images)
-            await _explain(predictor, items, images, results)
-        except RequestError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        return JSONResponse(results)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 past `limit` bytes (before reading, when announced)."""
-    announced = request.headers.get("content-length")
-    if announced is not None and announced.isdigit() and int(announced) > limit:
-        raise RequestError(f"the body has {announced} bytes; the limit is {limit}", 413)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestError(f"the body exceeds the limit of {limit} bytes", 413)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _explain(predictor: Predictor, items, images, results: list[dict]) -> None:
-    """Add visualizations/attributions to the results of XAI items (reference §7.3)."""
-    wanted = [i for i, item in enumerate(items) if item.explain is not None]
-    if not wanted:
-        return
-    try:
-        from automl.engine.explain import ExplainError, explain_images
-    except ImportError:
-        raise RequestError(
-            "model_explainability is not available in this installation "
-            "(automl.engine.explain is missing)",
-            501,
-        ) from None
-    for index in wanted:
-        try:
-            explained = await asyncio.to_thread(
-                explain_images, predictor, [images[index]], **items[index].explain
-            )
-        except ExplainError as exc:
-            raise RequestError(f"{items[index].where}: {exc}") from None
-        except TypeError as exc:  # a wrongly typed xai parameter
-            raise RequestError(f"{items[index].where}: bad xai_parameters ({exc})") from None
-        results[index].update(
-            {k: v for k, v in explained[0].items() if k in ("visualizations", "attributions")}
-        )
+        return await scorer(request)

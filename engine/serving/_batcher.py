@@ -1,10 +1,13 @@
-"""Concurrent requests batched on the model: an asyncio queue and one worker.
+"""Concurrent requests batched on the model: one worker, round robin over requests.
 
-Each image waits in the queue with a future; the worker takes the first waiting image and
-every other one already queued (up to `max_batch_size`), runs the predictor in its own
-thread (the event loop keeps accepting requests meanwhile) and resolves the futures.
-Nothing waits for a batch to fill: at concurrency 1 an image is scored at once, and under
-load the images that arrive while the model is busy form the next batch.
+Each request's images wait in its own queue, each with a future; the worker fills a batch
+(up to `max_batch_size`) by taking one image from each waiting request in turn, runs the
+predictor in its own thread (the event loop keeps accepting requests meanwhile) and
+resolves the futures. A request of many images therefore takes one place per round and
+never holds back a small one for more than a batch. Nothing waits for a batch to fill: at
+concurrency 1 an image is scored at once, and under load the images that arrive while the
+model is busy form the next batch. A request that is cancelled (its client left, its time
+ran out) takes its waiting images out of the rounds.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -22,10 +26,15 @@ from automl.engine.predict import Predictor
 logger = logging.getLogger("automl.serving")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Pending:
     image: Image.Image
     future: asyncio.Future
+
+
+@dataclass(eq=False)  # compared by identity: one per request
+class _Job:
+    waiting: deque[_Pending]
 
 
 class BatchingWorker:
@@ -36,7 +45,8 @@ class BatchingWorker:
             raise ValueError(f"max_batch_size must be at least 1, got {max_batch_size}")
         self.predictor = predictor
         self.max_batch_size = max_batch_size
-        self.queue: asyncio.Queue[_Pending] | None = None
+        self.jobs: deque[_Job] = deque()  # the requests with images waiting, in turn
+        self.wakeup: asyncio.Event | None = None
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="automl-model")
         self.task: asyncio.Task | None = None
         self.n_batches = 0
@@ -47,7 +57,7 @@ class BatchingWorker:
         return self.task is not None and not self.task.done()
 
     async def start(self) -> None:
-        self.queue = asyncio.Queue()
+        self.wakeup = asyncio.Event()
         self.task = asyncio.create_task(self._run(), name="automl-batching-worker")
 
     async def stop(self) -> None:
@@ -58,25 +68,44 @@ class BatchingWorker:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     async def predict(self, images: list[Image.Image]) -> list[dict]:
-        """Response objects for `images`, scored together with other requests' images."""
-        if self.queue is None or not self.running:
+        """Response objects for `images`, scored together with other requests' images.
+        Cancelling the call drops its images that are still waiting."""
+        if self.wakeup is None or not self.running:
             raise RuntimeError("the batching worker is not running")
+        if not images:
+            return []
         loop = asyncio.get_running_loop()
-        pending = [_Pending(image, loop.create_future()) for image in images]
-        for item in pending:
-            self.queue.put_nowait(item)
-        return list(await asyncio.gather(*(item.future for item in pending)))
+        job = _Job(deque(_Pending(image, loop.create_future()) for image in images))
+        futures = [item.future for item in job.waiting]
+        self.jobs.append(job)
+        self.wakeup.set()
+        try:
+            return list(await asyncio.gather(*futures))
+        finally:
+            if job in self.jobs:  # cancelled or failed before all were scored
+                self.jobs.remove(job)
+
+    def next_batch(self) -> list[_Pending]:
+        """Up to max_batch_size waiting images, one per request in turn."""
+        batch: list[_Pending] = []
+        while self.jobs and len(batch) < self.max_batch_size:
+            job = self.jobs.popleft()
+            item = job.waiting.popleft()
+            if not item.future.done():
+                batch.append(item)
+            if job.waiting:
+                self.jobs.append(job)
+        return batch
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await self.queue.get()]
-            while len(batch) < self.max_batch_size and not self.queue.empty():
-                batch.append(self.queue.get_nowait())
-            batch = [item for item in batch if not item.future.cancelled()]
-            if not batch:
-                continue
-            await self._score(loop, batch)
+            await self.wakeup.wait()
+            batch = self.next_batch()
+            if not self.jobs:
+                self.wakeup.clear()
+            if batch:
+                await self._score(loop, batch)
 
     async def _score(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
         images = [item.image for item in batch]

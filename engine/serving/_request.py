@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 
-from automl.engine.errors import AutomlError
-from automl.engine.predict import InputError, image_from_value, parse_data_item
-from automl.engine.predict.inputs import DecodeFit
+from PIL import Image
+
+from automl.engine.data.images import LazyImage
+from automl.engine.predict import InputError, parse_data_item
+from automl.engine.predict.inputs import (
+    DecodeFit,
+    check_image_pixels,
+    decode_lazy,
+    lazy_image_bytes,
+    load_json_bounded,
+    value_bytes,
+)
+from automl.engine.serving._errors import RequestError
+from automl.engine.serving._limits import ServingLimits
 
 XAI_PARAMETERS = {  # Azure's xai_parameters name -> explain_images keyword
     "xai_algorithm": "method",
@@ -22,14 +34,6 @@ XAI_PARAMETERS = {  # Azure's xai_parameters name -> explain_images keyword
 XAI_DEFAULTS = {"method": "xrai", "visualizations": True, "attributions": False}
 
 
-class RequestError(AutomlError):
-    """A client error: `status` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, status: int = 400, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-
-
 @dataclass
 class ScoreItem:
     """One image of a request and, for XAI items, the explain_images keywords."""
@@ -38,12 +42,22 @@ class ScoreItem:
     where: str
     explain: dict | None = None
     options: dict = field(default_factory=dict)
+    image: LazyImage | None = None  # opened by `open_items`: header read, not decoded
+    min_size: tuple[int, int] | None = None  # the decode the prediction needs
 
 
-def parse_score_request(body: bytes) -> list[ScoreItem]:
-    """`{"input_data": {"columns": ["image"], "data": [...]}}` -> one ScoreItem per image."""
+class Cancelled(Exception):
+    """The request's client left, or its time ran out: stop working on it."""
+
+
+def parse_score_request(body: bytes, limits: ServingLimits | None = None) -> list[ScoreItem]:
+    """`{"input_data": {"columns": ["image"], "data": [...]}}` -> one ScoreItem per image,
+    within `limits` (default: ServingLimits.resolve())."""
+    limits = limits or ServingLimits.resolve()
     try:
-        document = json.loads(body)
+        document = load_json_bounded(body, "the request body")
+    except InputError as exc:
+        raise RequestError(exc.message, hint=exc.hint, limit=exc.limit) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(f"the request body is not JSON ({exc})") from None
     if not isinstance(document, dict) or not isinstance(document.get("input_data"), dict):
@@ -60,10 +74,22 @@ def parse_score_request(body: bytes) -> list[ScoreItem]:
     data = table.get("data")
     if not isinstance(data, list) or not data:
         raise RequestError("input_data.data must be a non-empty list of base64 images")
-    return [_item(row, f"input_data.data[{i}]") for i, row in enumerate(data)]
+    if len(data) > limits.items:
+        raise limits.refuse(
+            "items", f"the request has {len(data):,} images; the limit is {limits.items:,}"
+        )
+    items = [_item(row, f"input_data.data[{i}]", limits) for i, row in enumerate(data)]
+    n_explained = sum(1 for item in items if item.explain is not None)
+    if n_explained > limits.xai_items:
+        raise limits.refuse(
+            "xai_items",
+            f"the request asks {n_explained} explanations (model_explainability); the limit "
+            f"is {limits.xai_items}",
+        )
+    return items
 
 
-def _item(row: object, where: str) -> ScoreItem:
+def _item(row: object, where: str, limits: ServingLimits) -> ScoreItem:
     if isinstance(row, list):  # MLflow's split orientation: one value per column
         if len(row) != 1:
             raise RequestError(f"{where}: a row has {len(row)} values for 1 column ('image')")
@@ -71,13 +97,13 @@ def _item(row: object, where: str) -> ScoreItem:
     try:
         value, options = parse_data_item(row, where)
     except InputError as exc:
-        raise RequestError(str(exc)) from None
+        raise RequestError(exc.message, hint=exc.hint, limit=exc.limit) from None
     if not options or not options.get("model_explainability"):
         return ScoreItem(value, where)
-    return ScoreItem(value, where, explain=_xai_keywords(options, where))
+    return ScoreItem(value, where, explain=_xai_keywords(options, where, limits))
 
 
-def _xai_keywords(options: dict, where: str) -> dict:
+def _xai_keywords(options: dict, where: str, limits: ServingLimits) -> dict:
     parameters = options.get("xai_parameters") or {}
     if not isinstance(parameters, dict):
         raise RequestError(f"{where}: xai_parameters must be an object")
@@ -87,17 +113,69 @@ def _xai_keywords(options: dict, where: str) -> dict:
             f"{where}: unknown xai_parameters {', '.join(unknown)}",
             hint="known: " + ", ".join(XAI_PARAMETERS),
         )
-    return {**XAI_DEFAULTS, **{XAI_PARAMETERS[k]: v for k, v in parameters.items()}}
+    keywords = {**XAI_DEFAULTS, **{XAI_PARAMETERS[k]: v for k, v in parameters.items()}}
+    steps = keywords.get("n_steps")
+    if isinstance(steps, int | float) and steps > limits.xai_steps:
+        raise limits.refuse(
+            "xai_steps",
+            f"{where}: xai_parameters.n_steps is {steps}; the limit is {limits.xai_steps}",
+            status=400,
+        )
+    return keywords
 
 
-def decode_items(items: list[ScoreItem], fit: DecodeFit | None = None) -> list:
-    """PIL images of the items (run in a worker thread: decoding is CPU work). `fit`: the
-    predictor's decode_size; items asking for explanations decode in full (the
-    visualisations are drawn on the image)."""
+def prepare_items(
+    body: bytes, fit: DecodeFit | None, limits: ServingLimits
+) -> tuple[list[ScoreItem], int]:
+    """`parse_score_request` then `open_items`: the items and the pixels they decode to."""
+    items = parse_score_request(body, limits)
+    return items, open_items(items, fit, limits)
+
+
+def open_items(items: list[ScoreItem], fit: DecodeFit | None, limits: ServingLimits) -> int:
+    """Open every item's image (headers only) and return the pixels decoding them takes;
+    413 for an image over `image_pixels` or a request over `request_pixels`. Runs in a
+    worker thread. `fit`: the predictor's decode_size; items asking for explanations decode
+    in full (as `automl model explain` does)."""
+    total = 0
+    try:
+        for item in items:
+            item.image = lazy_image_bytes(value_bytes(item.value, item.where), item.where)
+            item.min_size = fit(*item.image.size) if fit and item.explain is None else None
+            total += check_image_pixels(item.image, item.min_size, limits.image_pixels, item.where)
+    except InputError as exc:
+        close_items(items)
+        status = 400 if exc.limit is None else 413
+        raise RequestError(exc.message, status, hint=exc.hint, limit=exc.limit) from None
+    if total > limits.request_pixels:
+        close_items(items)
+        raise limits.refuse(
+            "request_pixels",
+            f"the request's images decode to {total:,} pixels; the limit is "
+            f"{limits.request_pixels:,}",
+        )
+    return total
+
+
+def decode_items(items: list[ScoreItem], cancelled: threading.Event) -> list[Image.Image]:
+    """The RGB images of items opened by `open_items` (in a worker thread: decoding is CPU
+    work); stops with Cancelled between images once `cancelled` is set."""
     images = []
-    for item in items:
-        try:
-            images.append(image_from_value(item.value, item.where, None if item.explain else fit))
-        except InputError as exc:
-            raise RequestError(str(exc)) from None
+    try:
+        for item in items:
+            if cancelled.is_set():
+                raise Cancelled
+            images.append(decode_lazy(item.image, item.min_size, item.where))
+    except InputError as exc:
+        raise RequestError(exc.message, hint=exc.hint) from None
+    finally:
+        close_items(items)
     return images
+
+
+def close_items(items: list[ScoreItem]) -> None:
+    """Drop the opened images (and the encoded bytes they hold)."""
+    for item in items:
+        if item.image is not None:
+            item.image.close()
+            item.image = None

@@ -1,4 +1,4 @@
-"""A real uvicorn server on 127.0.0.1 for endpoint tests."""
+"""A real uvicorn server on 127.0.0.1 for endpoint tests (configured as `serve` does)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ class ServerThread:
 
         import uvicorn
 
+        from automl.engine.serving import server_config
+
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(server_config(app, "127.0.0.1", self.port, "warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

@@ -121,11 +121,13 @@ def test_malformed_requests_are_400_with_a_message(endpoint, body, message):
 
 
 def test_not_json_and_too_large_bodies(endpoint):
-    response = httpx.post(f"{endpoint.url}/score", content=b"{nope", headers=AUTH)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = httpx.post(f"{endpoint.url}/score", content=b"{nope", headers=headers)
     assert response.status_code == 400 and "not JSON" in response.json()["error"]
     big = json.dumps(request("A" * (3 * 1024 * 1024))).encode()
-    response = httpx.post(f"{endpoint.url}/score", content=big, headers=AUTH)
+    response = httpx.post(f"{endpoint.url}/score", content=big, headers=headers)
     assert response.status_code == 413 and "limit" in response.json()["error"]
+    assert response.json()["limit"] == 2 and "--max-body-mb" in response.json()["hint"]
 
 
 def test_fifty_concurrent_requests_are_batched_and_match_batch_predict(
