@@ -68,7 +68,7 @@ def _job_report(file: Path, overrides: list[str]):
     from automl.engine.data import check_job_data
 
     job = load_job(file, overrides)
-    return check_job_data(job.resolved)
+    return check_job_data(job.resolved, job_file=str(job.path))
 
 
 def _mltable_report(path: Path, task: str, target_column_name: str):

@@ -63,7 +63,7 @@ def _check_data(job):
     """The dataset doctor on the job's data (load_job checked that its paths exist)."""
     from automl.engine.data import check_job_data
 
-    return check_job_data(job.resolved)
+    return check_job_data(job.resolved, job_file=str(job.path))
 
 
 def _report_invalid(file: Path, exc, output: OutputFormat) -> None:

@@ -168,7 +168,7 @@ def _prepare_data(job, run_dir: Path):
     from automl.engine.data import prepare_job_data
 
     try:
-        data = prepare_job_data(job.resolved, run_dir)
+        data = prepare_job_data(job.resolved, run_dir, job_file=str(job.path))
     except AutomlError as error:
         _write_failed_summary(job, run_dir, error)
         raise

@@ -420,6 +420,12 @@ class SweepController:
             "mode": self.plan.mode,
             "primary_metric": {"name": self.metric, "goal": "maximize"},
             "limits": self.plan.limits(),
+            "data": {
+                "train_images": self.data.n_train,
+                "validation_images": self.data.n_valid,
+                # identical to a training image: warned about, left out of scoring
+                "leaked_validation_images": self.data.leaked_validation_images,
+            },
             "started_at": self.started_at,
         }
 
@@ -940,7 +946,8 @@ class SweepController:
                 best_text,
             )
         else:
-            logger.warning("trial %d %s: %s; %s", number, state, outcome["error"], best_text)
+            # the error may end in hint lines: the best comes first so it never trails them
+            logger.warning("trial %d %s (%s): %s", number, state, best_text, outcome["error"])
 
     def _check_failure_streak(self, rows: list[dict]) -> None:
         """Stop when the first trials all failed with the same error: the rest would too."""
@@ -1006,7 +1013,7 @@ class SweepController:
         except (OSError, ValueError, RuntimeError) as plot_error:  # plots never fail a job
             logger.warning("sweep plots skipped: %s", plot_error)
         best = summary["best_trial"] or {}
-        logger.info("job %s %s%s", self.name, status, f": {error}" if error else "")
+        logger.info("job %s %s", self.name, status)  # its error is the CLI's one error line
         self._emit(
             {
                 "type": "job_finished",

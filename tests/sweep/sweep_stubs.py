@@ -28,6 +28,7 @@ class StubData:
     labels: list[str]
     n_train: int = 4
     n_valid: int = 2
+    leaked_validation_images: int = 0
 
 
 def stub_resolver(task: str, params: dict) -> dict:
