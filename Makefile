@@ -34,10 +34,10 @@ test: install
 test-fast: install
 	$(BIN)/pytest -n 2 -q -m "not slow"
 
-# Each run gets its own run directory (runs/demo-<time>/): a run record is never overwritten.
+# Each run gets its own run directory (runs/demo/demo_classification[-<time>-<suffix>]/):
+# run names are unique, a run record is never overwritten.
 demo: install
-	$(BIN)/automl job create --file examples/jobs/demo_classification.yml \
-		--name demo-$$(date +%Y%m%d-%H%M%S)
+	$(BIN)/automl job create --file examples/jobs/demo_classification.yml
 
 lint: install
 	$(BIN)/ruff check .

@@ -526,7 +526,14 @@ def test_model_predict_refuses_fifos_and_oversized_images(tiny_package, tmp_path
     output = tmp_path / "preds.jsonl"
     env = {"AUTOML_MAX_IMAGE_PIXELS": "1000"}
     result = automl(
-        "model", "predict", str(tiny_package), "-i", str(listing), "-o", str(output), env=env
+        "model",
+        "predict",
+        str(tiny_package),
+        "-i",
+        str(listing),
+        "--output-file",
+        str(output),
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     fifo_line, big_line, ok_line = map(json.loads, output.read_text().splitlines())
