@@ -19,12 +19,12 @@ the objectness: s = IoU x [same label] x score.
 Default mask count. The run time is n_masks forward passes. With `n_masks` left out, it is
 chosen per model and image so that the explanation takes about 10 s on one GPU:
 n_masks = 8 s x 10 TFLOP/s / (FLOPs of one forward pass of this image), rounded down to a
-multiple of 50 and kept within [100, 2000]. The FLOPs are counted (torch's FlopCounterMode)
+multiple of 50 and kept within [100, 2000]. The FLOPs are counted (with torch's flop formulas)
 on the unmasked pass the objects come from; 10 TFLOP/s is what a torchvision detector
 sustains in batched fp32/TF32 inference on a data-centre GPU (an estimate: A100/H100-class
 GPUs peak at 156-495 TF32 TFLOP/s, detectors reach a few percent of it); the other 2 s are
 left for the masks, the similarities and the first CUDA call. At a 640 x 480 image: Faster
-R-CNN R50-FPN (205 GFLOPs at min_size 600) gets 350 masks, Mask R-CNN R50-FPN (313 GFLOPs)
+R-CNN R50-FPN (210 GFLOPs at min_size 600) gets 350 masks, Mask R-CNN R50-FPN (313 GFLOPs)
 250, YOLOv8m (79 GFLOPs at 640) 1000; bench/xai.py measures the seconds (CPU, and GPU when
 lent).
 """

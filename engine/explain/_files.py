@@ -80,15 +80,25 @@ def explain_files(
             lines.append({"filename": item.filename, "error": f"cannot read the image: {exc}"})
             continue
         result = explain_one(predictor, image, params)
-        if isinstance(result, ObjectExplanation):
-            line = write_object_explanation(result, out_dir, stem, item.filename, params)
-        else:
-            line = write_explanation(result, out_dir, stem, item.filename, predictor, params)
-        lines.append(line)
+        lines.append(write_result(result, out_dir, stem, item.filename, predictor, params))
         if on_progress:
             on_progress(number, len(inputs))
     write_text_atomic(out_dir / INDEX_FILE, "".join(json.dumps(line) + "\n" for line in lines))
     return lines
+
+
+def write_result(
+    result: ImageExplanation | ObjectExplanation,
+    out_dir: Path,
+    stem: str,
+    filename: str,
+    predictor: Any,
+    params: ExplainParameters,
+) -> dict:
+    """Write one image's files, a classifier's or a detector's; return its index line."""
+    if isinstance(result, ObjectExplanation):
+        return write_object_explanation(result, out_dir, stem, filename, params)
+    return write_explanation(result, out_dir, stem, filename, predictor, params)
 
 
 def write_explanation(

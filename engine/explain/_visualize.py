@@ -89,25 +89,28 @@ def png_base64(data: bytes) -> str:
 # grid (about square) when there are several. Each panel is scaled down to PANEL_SIDE.
 PANEL_SIDE = 640
 BOX_COLOR = (255, 0, 64)
+OVERLAY_ALPHA = 0.8
 
 
-def scale_range(values: np.ndarray) -> np.ndarray:
-    """`values` scaled to [0, 1] by their min and max (zeros when constant): a D-RISE map
-    is positive everywhere, its contrast is what it shows."""
-    low, high = float(values.min()), float(values.max())
+def scale_above_median(values: np.ndarray) -> np.ndarray:
+    """`values` from their median (0) to their max (1), the lower half at 0: a D-RISE map
+    sits on a baseline everywhere (every mask weighs something); what stands above it is
+    what it shows. Zeros when the map is flat."""
+    low, high = float(np.median(values)), float(values.max())
     if high <= low:
         return np.zeros_like(values, dtype=np.float64)
-    return (values - low) / (high - low)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
 
 
 def object_panel(image: np.ndarray, saliency: np.ndarray, box, caption: str) -> Image.Image:
-    """One object: its saliency (blue-green-yellow-white) on the image, its box and caption."""
+    """One object: its saliency (blue-green-yellow-white, opaque where highest, the image
+    showing through where low) on the image, its box and caption."""
     from PIL import ImageDraw
 
-    heat = bgyw_colors(scale_range(saliency))
-    panel = Image.fromarray(
-        (BLEND_ALPHA * heat + (1.0 - BLEND_ALPHA) * image).round().astype(np.uint8)
-    )
+    level = scale_above_median(saliency)
+    alpha = (OVERLAY_ALPHA * level)[..., None]
+    blend = alpha * bgyw_colors(level) + (1.0 - alpha) * image
+    panel = Image.fromarray(blend.round().astype(np.uint8))
     draw = ImageDraw.Draw(panel)
     width = max(1, round(max(panel.size) / 200))
     x0, y0, x1, y1 = (float(v) for v in box)

@@ -153,3 +153,18 @@ def test_bad_drise_requests_are_a_400_naming_the_rule(
     response = client.post("/score", json=score_request(xai_item(street_image, **xai_parameters)))
     assert response.status_code == 400
     assert expected in response.json()["error"]
+
+
+def test_a_cancelled_request_stops_drise_between_batches(detector_predictor, street_image):
+    """A client that left (or a request past its time) stops the masks, not just the next
+    image: the explainer thread is free for the next request."""
+    import threading
+
+    from automl.engine.serving._request import Cancelled, ScoreItem
+    from automl.engine.serving._score import explain_item
+
+    cancelled = threading.Event()
+    cancelled.set()
+    item = ScoreItem("", "input_data.data[0]", explain={"n_masks": 10000})
+    with pytest.raises(Cancelled):
+        explain_item(detector_predictor("test_tiny_fasterrcnn"), street_image, item, cancelled)
