@@ -1,4 +1,5 @@
-"""`automl model explain`: why a classifier decided what it did (reference §7.3).
+"""`automl model explain`: why a model decided what it did: classifiers (reference §7.3),
+detectors and instance segmenters (D-RISE, our extension).
 
 Registered onto the `model` noun by cli/model.py (`register(app)`).
 """
@@ -35,12 +36,13 @@ def explain_command(
         help="An image, a folder of images (recursive), an MLTable folder, a JSONL file or a "
         "quoted glob.",
     ),
-    method: str = typer.Option(
-        "xrai",
+    method: str | None = typer.Option(
+        None,
         "--method",
         "-m",
-        help="xrai (best, slowest), guided_gradcam, integrated_gradients or guided_backprop "
-        "(fastest).",
+        help="Classifiers: xrai (the default; best, slowest), guided_gradcam, "
+        "integrated_gradients or guided_backprop (fastest). Object detection and instance "
+        "segmentation: drise (the default).",
     ),
     n_steps: int = typer.Option(
         50, "--n-steps", help="Integration steps of xrai and integrated_gradients (>= 2)."
@@ -59,11 +61,28 @@ def explain_command(
         "--confidence-score-threshold-multilabel",
         help="Multi-label: explain every class whose score is at least this.",
     ),
+    n_masks: int | None = typer.Option(
+        None,
+        "--n-masks",
+        help="drise: random masks, one detector run each (more: smoother maps, slower; "
+        "default: about 10 s of work on one GPU for this model, 100 to 2000).",
+    ),
+    mask_res: int | None = typer.Option(
+        None, "--mask-res", help="drise: cells per side of the random masks (default 16)."
+    ),
+    seed: int | None = typer.Option(
+        None, "--seed", help="drise: seed of the random masks (default 0: reproducible)."
+    ),
     visualizations: bool = typer.Option(
-        True, "--visualizations/--no-visualizations", help="Write the 2x2 PNG per explanation."
+        True,
+        "--visualizations/--no-visualizations",
+        help="Write the PNG per explanation (classifiers: a 2x2 grid; detectors: each "
+        "object's box and saliency).",
     ),
     attributions: bool = typer.Option(
-        True, "--attributions/--no-attributions", help="Write the [3, crop, crop] .npy arrays."
+        True,
+        "--attributions/--no-attributions",
+        help="Write the .npy arrays ([3, crop, crop]; detectors: [objects, H, W]).",
     ),
     output_dir: Path = typer.Option(
         Path("explanations"), "--output-dir", "-d", help="Folder for the PNG and .npy files."
@@ -71,10 +90,13 @@ def explain_command(
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     output: OutputFormat = output_option("--output-dir"),
 ) -> int:
-    """Explain a classifier's predictions: a 2x2 PNG and the attributions (.npy) per image,
-    one per explained class for multi-label models."""
+    """Explain a model's predictions. Classifiers: a 2x2 PNG and the attributions (.npy) per
+    image, one per explained class for multi-label models. Detectors and instance segmenters
+    (drise): per image one PNG with each detected object's box and saliency, and the maps
+    (.npy, [objects, H, W])."""
     from automl.engine.explain import ExplainParameters, explain_model_files
 
+    drise = {"n_masks": n_masks, "mask_res": mask_res, "seed": seed}
     params = ExplainParameters(
         method=method,
         n_steps=n_steps,
@@ -83,6 +105,7 @@ def explain_command(
         confidence_score_threshold_multilabel=threshold,
         visualizations=visualizations,
         attributions=attributions,
+        **{name: value for name, value in drise.items() if value is not None},
     ).checked()
     lines = explain_model_files(
         model, source, output_dir, params, device=device, on_progress=_log_progress
@@ -107,7 +130,17 @@ def _report(lines: list[dict], output_dir: Path, output: OutputFormat) -> None:
 def _text_line(line: dict) -> str:
     if "error" in line:
         return f"{line['filename']}: {line['error']}"
+    if "objects" in line:
+        return _objects_line(line)
     pairs = zip(line["explained_labels"], line["scores"], strict=True)
     explained = ", ".join(f"{label} ({score:.3f})" for label, score in pairs)
     files = ", ".join(line["visualizations"] + line["attributions"])
     return f"{line['filename']}: {explained or 'no class passes the threshold'}: {files or '-'}"
+
+
+def _objects_line(line: dict) -> str:
+    objects = ", ".join(f"{o['label']} ({o['score']:.3f})" for o in line["objects"])
+    files = ", ".join(line["visualizations"] + line["attributions"])
+    shown = len(line["objects"])
+    more = f" (+{line['n_detected'] - shown} not explained)" if line["n_detected"] > shown else ""
+    return f"{line['filename']}: {objects or 'no objects detected'}{more}: {files or '-'}"

@@ -1,8 +1,10 @@
-"""What every attribution method shares: the error type, the parameters, the registry.
+"""What every attribution method shares: the error type, the parameters, the registries.
 
-An attribution method turns (model, one preprocessed image, one class index) into an array
-shaped like the model input, `[3, crop, crop]` float32: how much each input value pushed the
-class score up (positive) or down (negative).
+A classification method (`METHODS`) turns (model, one preprocessed image, one class index)
+into an array shaped like the model input, `[3, crop, crop]` float32: how much each input
+value pushed the class score up (positive) or down (negative). An object method
+(`OBJECT_METHODS`, for detection and instance segmentation) turns (a black-box detector, one
+image, the objects it found) into one saliency map per object, `[objects, H, W]` float32.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import contextlib
 import difflib
 import threading
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,7 +25,13 @@ from torch import nn
 from automl.engine.errors import AutomlError
 from automl.engine.utils.registry import Registry
 
+if TYPE_CHECKING:
+    from automl.engine.explain._detector import Detections, Detector
+
 CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
+OBJECT_TASKS = ("image_object_detection", "image_instance_segmentation")
+# The method a model of each task is explained with when the request names none.
+DEFAULT_METHODS = {"classification": "xrai", "objects": "drise"}
 # captum's integration rules; Azure documents the first two and its runtime accepts all five.
 APPROXIMATION_METHODS = (
     "riemann_middle",
@@ -32,6 +41,7 @@ APPROXIMATION_METHODS = (
     "riemann_trapezoid",
 )
 MIN_N_STEPS = 2
+MIN_MASK_RES = 2
 
 
 class ExplainError(AutomlError):
@@ -40,15 +50,24 @@ class ExplainError(AutomlError):
 
 @dataclass(frozen=True)
 class ExplainParameters:
-    """Azure's `xai_parameters` (reference §7.3), checked; build with `checked()`."""
+    """Azure's `xai_parameters` (reference §7.3), checked; build with `checked()`.
 
-    method: str = "xrai"
+    `method` None is the task's default (`xrai`; `drise` for detection and segmentation).
+    `n_masks`, `mask_res` and `seed` are D-RISE's (our extension; bounded by the
+    `drise_masks` and `drise_mask_res` limits of schemas/limits.json); `n_masks` None is
+    chosen per model for about 10 s on one GPU (engine/explain/_drise.py).
+    """
+
+    method: str | None = None
     n_steps: int = 50
     xrai_fast: bool = True
     approximation_method: str = "riemann_middle"
     confidence_score_threshold_multilabel: float = 0.5
     visualizations: bool = True
     attributions: bool = True
+    n_masks: int | None = None
+    mask_res: int = 16
+    seed: int = 0
 
     def checked(self) -> ExplainParameters:
         """Return self when every value is usable; otherwise raise ExplainError naming all."""
@@ -64,15 +83,42 @@ class ExplainParameters:
         """Keyword arguments of `explain_images` with these values."""
         return dict(vars(self))
 
+    def for_task(self, task: str) -> ExplainParameters:
+        """These parameters for a model of `task`, the task's default method filled in;
+        ExplainError when the task cannot be explained or the method does not fit it."""
+        kind = task_kind(task)
+        registry = METHODS if kind == "classification" else OBJECT_METHODS
+        method = self.method or DEFAULT_METHODS[kind]
+        if method not in registry:
+            raise ExplainError(
+                f"xai_algorithm {method!r} does not explain {task} models "
+                f"(for them choose {', '.join(registry.names())})",
+                hint=f"leave the method out to use {DEFAULT_METHODS[kind]!r}",
+            )
+        return replace(self, method=method)
+
+
+def task_kind(task: object) -> str:
+    """'classification' or 'objects' (detection, segmentation); ExplainError otherwise."""
+    if task in CLASSIFICATION_TASKS:
+        return "classification"
+    if task in OBJECT_TASKS:
+        return "objects"
+    raise ExplainError(
+        f"explanations are not supported for task {task!r}; "
+        f"supported tasks: {', '.join(CLASSIFICATION_TASKS + OBJECT_TASKS)}",
+        hint="score the model without model_explainability",
+    )
+
 
 def _check_method(params: ExplainParameters) -> str | None:
-    if isinstance(params.method, str) and params.method in METHODS:
+    names = METHODS.names() + OBJECT_METHODS.names()
+    if params.method is None or (isinstance(params.method, str) and params.method in names):
         return None
-    close = difflib.get_close_matches(str(params.method), METHODS.names(), n=1, cutoff=0.5)
+    close = difflib.get_close_matches(str(params.method), names, n=1, cutoff=0.5)
     suggestion = f"; did you mean {close[0]!r}?" if close else ""
     return (
-        f"xai_algorithm {params.method!r} is not a method "
-        f"(choose {', '.join(METHODS.names())}){suggestion}"
+        f"xai_algorithm {params.method!r} is not a method (choose {', '.join(names)}){suggestion}"
     )
 
 
@@ -109,7 +155,51 @@ def _check_flags(params: ExplainParameters) -> str | None:
     return None
 
 
-_CHECKS = (_check_method, _check_n_steps, _check_approximation, _check_threshold, _check_flags)
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_n_masks(params: ExplainParameters) -> str | None:
+    from automl.schemas import limit, limit_hint
+
+    bound = limit("drise_masks")
+    if params.n_masks is None or (_is_int(params.n_masks) and 1 <= params.n_masks <= bound):
+        return None
+    return (
+        f"n_masks must be an integer from 1 to {bound}, got {params.n_masks!r} "
+        f"(D-RISE runs the detector once per mask; {limit_hint('drise_masks')})"
+    )
+
+
+def _check_mask_res(params: ExplainParameters) -> str | None:
+    from automl.schemas import limit, limit_hint
+
+    bound = limit("drise_mask_res")
+    if _is_int(params.mask_res) and MIN_MASK_RES <= params.mask_res <= bound:
+        return None
+    return (
+        f"mask_res must be an integer from {MIN_MASK_RES} to {bound}, got {params.mask_res!r} "
+        f"(cells per side of D-RISE's random masks; 16 is the default; "
+        f"{limit_hint('drise_mask_res')})"
+    )
+
+
+def _check_seed(params: ExplainParameters) -> str | None:
+    if _is_int(params.seed) and 0 <= params.seed < 2**63:
+        return None
+    return f"seed must be a whole number >= 0, got {params.seed!r}"
+
+
+_CHECKS = (
+    _check_method,
+    _check_n_steps,
+    _check_approximation,
+    _check_threshold,
+    _check_flags,
+    _check_n_masks,
+    _check_mask_res,
+    _check_seed,
+)
 
 
 @dataclass(frozen=True)
@@ -150,6 +240,41 @@ METHODS: Registry[AttributionMethod] = Registry("explanation method")
 def register_method(cls: type[AttributionMethod]) -> type[AttributionMethod]:
     """Class decorator: register one instance of `cls` under `cls.name`."""
     METHODS.add(cls.name, cls())
+    return cls
+
+
+class ExplainCancelled(Exception):
+    """The caller asked an explanation in progress to stop (its client left)."""
+
+
+StopCheck = Callable[[], bool]
+
+
+class ObjectAttributionMethod(abc.ABC):
+    """One method explaining a detector's objects. Subclasses register in `OBJECT_METHODS`."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def attribute_objects(
+        self,
+        detector: Detector,
+        image: torch.Tensor,
+        targets: Detections,
+        params: ExplainParameters,
+        should_stop: StopCheck | None = None,
+    ) -> np.ndarray:
+        """Saliency of each of `targets` (objects `detector` finds in `image`, a [3, H, W]
+        tensor in [0, 1]): float32 [len(targets), H, W]. Raises ExplainCancelled once
+        `should_stop()` is true."""
+
+
+OBJECT_METHODS: Registry[ObjectAttributionMethod] = Registry("object explanation method")
+
+
+def register_object_method(cls: type[ObjectAttributionMethod]) -> type[ObjectAttributionMethod]:
+    """Class decorator: register one instance of `cls` in `OBJECT_METHODS` under `cls.name`."""
+    OBJECT_METHODS.add(cls.name, cls())
     return cls
 
 

@@ -1,9 +1,10 @@
-"""Explain a classifier's predictions: the methods, on the validation crop, per image.
+"""Explain a model's predictions, per image: classifiers here, detectors in _objects.py.
 
 `explain_images` works on any predictor-like object with `task`, `labels`, `settings`,
-`model` and `device` (`automl.engine.predict.Predictor` is the real one). Every method sees
-the image exactly as validation did: `valid_resize_size` resize, `valid_crop_size` centre
-crop, the model's mean/std (the one transform of engine/tasks/classification.py).
+`model` and `device` (`automl.engine.predict.Predictor` is the real one; detectors also
+need `predict` and `preprocess`). Every classification method sees the image exactly as
+validation did: `valid_resize_size` resize, `valid_crop_size` centre crop, the model's
+mean/std (the one transform of engine/tasks/classification.py).
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ import torch
 from PIL import Image
 
 from automl.engine.explain._base import (
-    CLASSIFICATION_TASKS,
     METHODS,
-    ExplainError,
     ExplainParameters,
     ExplainSample,
+    StopCheck,
     gradients_for_inputs,
+    task_kind,
+)
+from automl.engine.explain._objects import (
+    ObjectExplanation,
+    explain_objects,
+    object_response_fields,
 )
 from automl.engine.explain._visualize import png_base64, png_bytes, render_grid
 from automl.engine.tasks.classification import (
@@ -48,14 +54,9 @@ class ImageExplanation:
 
 
 def check_explainable(predictor: Any) -> None:
-    """ExplainError unless `predictor` is a classifier (Azure explains only those, §7.3)."""
-    task = getattr(predictor, "task", None)
-    if task not in CLASSIFICATION_TASKS:
-        raise ExplainError(
-            f"explanations are not supported for task {task!r}; "
-            f"supported tasks: {', '.join(CLASSIFICATION_TASKS)}",
-            hint="score detection and segmentation models without model_explainability",
-        )
+    """ExplainError unless `predictor`'s task can be explained: classification (Azure,
+    §7.3), object detection and instance segmentation (D-RISE, our extension)."""
+    task_kind(getattr(predictor, "task", None))
 
 
 def crop_for_model(predictor: Any, image: Image.Image) -> tuple[Image.Image, ExplainSample]:
@@ -86,11 +87,26 @@ def classes_to_explain(task: str, scores: torch.Tensor, threshold: float) -> lis
     return [int(scores.argmax())]
 
 
+def explain_one(
+    predictor: Any,
+    image: Image.Image,
+    params: ExplainParameters,
+    should_stop: StopCheck | None = None,
+) -> ImageExplanation | ObjectExplanation:
+    """Explain one RGB image with checked `params`: a classifier's classes, or a detector's
+    objects (then `should_stop` is asked between batches of masks)."""
+    params = params.for_task(predictor.task)
+    if task_kind(predictor.task) == "objects":
+        return explain_objects(predictor, image, params, should_stop)
+    return explain_image(predictor, image, params)
+
+
 def explain_image(
     predictor: Any, image: Image.Image, params: ExplainParameters
 ) -> ImageExplanation:
-    """Explain one RGB image with checked `params` (see `ExplainParameters.checked`)."""
-    check_explainable(predictor)
+    """Explain one RGB image of a classifier with checked `params` (see
+    `ExplainParameters.checked`)."""
+    params = params.for_task(predictor.task)
     method = METHODS.get(params.method)
     _, sample = crop_for_model(predictor, image)
     with gradients_for_inputs(predictor.model):
@@ -114,31 +130,26 @@ def explain_images(
     predictor: Any,
     images: list[Image.Image],
     *,
-    method: str = "xrai",
-    n_steps: int = 50,
-    xrai_fast: bool = True,
-    approximation_method: str = "riemann_middle",
-    confidence_score_threshold_multilabel: float = 0.5,
-    visualizations: bool = True,
-    attributions: bool = True,
+    should_stop: StopCheck | None = None,
+    **xai_parameters: Any,
 ) -> list[dict]:
     """Explain each image (reference §7.3), JSON-ready, one dict per image.
 
-    Keys: `visualizations` (base64 PNG, or a list of them for multi-label; None when not
-    asked), `attributions` (nested list [3, crop, crop], or a list of them; None when not
-    asked) and `explained_labels`. Raises ExplainError for bad parameters or a model that
-    is not a classifier.
+    `xai_parameters` are `ExplainParameters` fields (`method`, `n_steps`, ..., D-RISE's
+    `n_masks`, `mask_res`, `seed`); an unknown one is a TypeError. Classifiers: keys
+    `visualizations` (base64 PNG, or a list of them for multi-label; None when not asked),
+    `attributions` (nested list [3, crop, crop], or a list of them; None when not asked)
+    and `explained_labels`. Detectors: `visualizations` (one base64 PNG), `attributions`
+    ([objects, h, w]) and `explained_boxes` (see `object_response_fields`). Raises
+    ExplainError for bad parameters or a task that cannot be explained, ExplainCancelled
+    once `should_stop()` is true.
     """
-    params = ExplainParameters(
-        method=method,
-        n_steps=n_steps,
-        xrai_fast=xrai_fast,
-        approximation_method=approximation_method,
-        confidence_score_threshold_multilabel=confidence_score_threshold_multilabel,
-        visualizations=visualizations,
-        attributions=attributions,
-    ).checked()
-    check_explainable(predictor)
+    params = ExplainParameters(**xai_parameters).checked().for_task(predictor.task)
+    if task_kind(predictor.task) == "objects":
+        return [
+            object_response_fields(explain_objects(predictor, image, params, should_stop), params)
+            for image in images
+        ]
     multilabel = predictor.task == MULTILABEL_TASK
     return [
         response_fields(explain_image(predictor, image, params), params, multilabel)

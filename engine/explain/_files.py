@@ -1,6 +1,8 @@
-"""Explain image files and write the results: per image (and per explained class for
-multi-label) the 2x2 visualisation PNG and the attributions `.npy` ([3, crop, crop]
-float32), plus `explanations.jsonl`, one line per image naming them."""
+"""Explain image files and write the results, plus `explanations.jsonl`, one line per image
+naming them. Classifiers: per image (and per explained class for multi-label) the 2x2
+visualisation PNG and the attributions `.npy` ([3, crop, crop] float32). Detectors and
+instance segmenters: per image one PNG (a panel per object: its box and saliency) and the
+maps `.npy` ([objects, H, W] float32), the index line listing the objects in map order."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from automl.engine.explain._base import ExplainParameters
-from automl.engine.explain._explain import MULTILABEL_TASK, ImageExplanation, explain_image
+from automl.engine.explain._explain import MULTILABEL_TASK, ImageExplanation, explain_one
+from automl.engine.explain._objects import ObjectExplanation
 from automl.engine.utils.files import write_text_atomic
 
 logger = logging.getLogger("automl.explain")
@@ -32,15 +35,16 @@ def explain_model_files(
     device: str = "auto",
     on_progress: ProgressCallback | None = None,
 ) -> list[dict]:
-    """`automl model explain`: load the model a reference names, check it is a classifier,
-    read the images of `source` (an image, a folder, a glob or an MLTable) and explain them
-    into `out_dir`."""
+    """`automl model explain`: load the model a reference names, check its task can be
+    explained with `params`, read the images of `source` (an image, a folder, a glob or an
+    MLTable) and explain them into `out_dir`."""
     from automl.engine.explain._explain import check_explainable
     from automl.engine.predict import Predictor, read_scoring_inputs
     from automl.engine.registry import resolve_model_ref
 
     predictor = Predictor.from_package(resolve_model_ref(model_ref), device=device)
     check_explainable(predictor)
+    params = params.for_task(predictor.task)
     inputs = read_scoring_inputs(source, predictor.task)
     logger.info("explaining %d image(s) with %s", len(inputs), params.method)
     return explain_files(predictor, inputs, out_dir, params, on_progress=on_progress)
@@ -59,6 +63,7 @@ def explain_files(
     an `error` line and a warning, not a crash."""
     from automl.engine.data.images import load_image_rgb
 
+    params = params.for_task(predictor.task)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if params.method == "guided_gradcam":
@@ -74,12 +79,26 @@ def explain_files(
             logger.warning("%s: cannot read the image (%s); skipped", item.path, exc)
             lines.append({"filename": item.filename, "error": f"cannot read the image: {exc}"})
             continue
-        result = explain_image(predictor, image, params)
-        lines.append(write_explanation(result, out_dir, stem, item.filename, predictor, params))
+        result = explain_one(predictor, image, params)
+        lines.append(write_result(result, out_dir, stem, item.filename, predictor, params))
         if on_progress:
             on_progress(number, len(inputs))
     write_text_atomic(out_dir / INDEX_FILE, "".join(json.dumps(line) + "\n" for line in lines))
     return lines
+
+
+def write_result(
+    result: ImageExplanation | ObjectExplanation,
+    out_dir: Path,
+    stem: str,
+    filename: str,
+    predictor: Any,
+    params: ExplainParameters,
+) -> dict:
+    """Write one image's files, a classifier's or a detector's; return its index line."""
+    if isinstance(result, ObjectExplanation):
+        return write_object_explanation(result, out_dir, stem, filename, params)
+    return write_explanation(result, out_dir, stem, filename, predictor, params)
 
 
 def write_explanation(
@@ -108,6 +127,31 @@ def write_explanation(
         "scores": result.scores,
         "probs": result.probs,
         "labels": list(predictor.labels),
+        "visualizations": pngs,
+        "attributions": arrays,
+    }
+
+
+def write_object_explanation(
+    result: ObjectExplanation, out_dir: Path, stem: str, filename: str, params: ExplainParameters
+) -> dict:
+    """Write one image's object explanation (`<stem>.<method>.png` and `.npy`); return its
+    index line: `objects[i]` is explained by map i of the `.npy`."""
+    base = f"{stem}.{params.method}"
+    pngs, arrays = [], []
+    if params.visualizations and result.visualization is not None:
+        (out_dir / f"{base}.png").write_bytes(result.visualization)
+        pngs.append(f"{base}.png")
+    if params.attributions:
+        np.save(out_dir / f"{base}.npy", result.maps)
+        arrays.append(f"{base}.npy")
+    return {
+        "filename": filename,
+        "method": params.method,
+        "objects": result.objects,
+        "n_detected": result.n_detected,
+        "n_masks": result.n_masks,
+        "map_size": list(result.maps.shape[-2:]),
         "visualizations": pngs,
         "attributions": arrays,
     }

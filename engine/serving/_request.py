@@ -29,9 +29,14 @@ XAI_PARAMETERS = {  # Azure's xai_parameters name -> explain_images keyword
     "confidence_score_threshold_multilabel": "confidence_score_threshold_multilabel",
     "visualizations": "visualizations",
     "attributions": "attributions",
+    # D-RISE's, for detection and segmentation models (our extension)
+    "n_masks": "n_masks",
+    "mask_res": "mask_res",
+    "seed": "seed",
 }
-# Azure's defaults when model_explainability is true (§7.3): attributions are opt-in.
-XAI_DEFAULTS = {"method": "xrai", "visualizations": True, "attributions": False}
+# Azure's defaults when model_explainability is true (§7.3): attributions are opt-in. The
+# method is the task's default (xrai; drise for detection and segmentation).
+XAI_DEFAULTS = {"visualizations": True, "attributions": False}
 
 
 @dataclass

@@ -163,12 +163,13 @@ class Scorer:
         return results
 
     async def _explain(self, items, images, results: list[dict], cancelled) -> None:
-        """Add visualizations/attributions to the results of XAI items (reference §7.3)."""
+        """Add visualizations/attributions to the results of XAI items (reference §7.3);
+        detection and segmentation results also get `explained_boxes` (D-RISE)."""
         wanted = [i for i, item in enumerate(items) if item.explain is not None]
         if not wanted:
             return
         try:
-            from automl.engine.explain import ExplainError, explain_images
+            import automl.engine.explain  # noqa: F401
         except ImportError:
             raise RequestError(
                 "model_explainability is not available in this installation "
@@ -180,20 +181,29 @@ class Scorer:
             if cancelled.is_set():
                 raise Cancelled
             item = items[index]
-            try:
-                explained = await loop.run_in_executor(
-                    self.explainer,
-                    functools.partial(
-                        explain_images, self.predictor, [images[index]], **item.explain
-                    ),
-                )
-            except ExplainError as exc:
-                raise RequestError(f"{item.where}: {exc}") from None
-            except TypeError as exc:  # a wrongly typed xai parameter
-                raise RequestError(f"{item.where}: bad xai_parameters ({exc})") from None
-            results[index].update(
-                {k: v for k, v in explained[0].items() if k in ("visualizations", "attributions")}
-            )
+            work = functools.partial(explain_item, self.predictor, images[index], item, cancelled)
+            results[index].update(await loop.run_in_executor(self.explainer, work))
+
+
+XAI_RESPONSE_KEYS = ("visualizations", "attributions", "explained_boxes")
+
+
+def explain_item(predictor, image, item: ScoreItem, cancelled: threading.Event) -> dict:
+    """The XAI keys of one item's result (in the explainer thread); a detector's masks stop
+    between batches once `cancelled` is set."""
+    from automl.engine.explain import ExplainCancelled, ExplainError, explain_images
+
+    try:
+        [explained] = explain_images(
+            predictor, [image], should_stop=cancelled.is_set, **item.explain
+        )
+    except ExplainError as exc:
+        raise RequestError(f"{item.where}: {exc}") from None
+    except ExplainCancelled:
+        raise Cancelled from None
+    except TypeError as exc:  # a wrongly typed xai parameter
+        raise RequestError(f"{item.where}: bad xai_parameters ({exc})") from None
+    return {k: v for k, v in explained.items() if k in XAI_RESPONSE_KEYS}
 
 
 def check_content_type(request: Request) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -82,3 +86,52 @@ def test_explain_names_a_missing_model(tmp_path, cli, flower_image):
     flower_image.save(image)
     code, _, err = cli(["model", "explain", tmp_path / "nowhere", "-i", image])
     assert code == 1 and "error:" in err and "Traceback" not in err
+
+
+def test_explain_a_detector_through_the_console_script(tmp_path, detector_package, street_image):
+    """No --method: a detector is explained with drise; one PNG and one [objects, H, W]
+    .npy per image, the index naming the object of each map."""
+    images = tmp_path / "images"
+    images.mkdir()
+    street_image.save(images / "street.png")
+    street_image.resize((40, 30)).save(images / "small.png")
+    out = tmp_path / "out"
+    automl = str(Path(sys.executable).with_name("automl"))
+    result = subprocess.run(
+        [automl, "model", "explain", str(detector_package("test_tiny_fasterrcnn")),
+         "--input", str(images), "--n-masks", "8", "--mask-res", "4", "--seed", "1",
+         "--output-dir", str(out), "--output", "json"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = json.loads(result.stdout)["explanations"]
+    assert [line["filename"] for line in lines] == ["small.png", "street.png"]
+    for line, size in zip(lines, [(30, 40), (48, 64)], strict=True):
+        stem = Path(line["filename"]).stem
+        assert line["method"] == "drise" and line["n_masks"] == 8
+        assert line["visualizations"] == [f"{stem}.drise.png"]
+        maps = np.load(out / f"{stem}.drise.npy")
+        assert maps.shape == (len(line["objects"]), *size) == (line["n_detected"], *size)
+        assert maps.dtype == np.float32 and all(m.std() > 0 for m in maps)
+        assert Image.open(out / f"{stem}.drise.png").width >= size[1]
+    index = [json.loads(row) for row in (out / "explanations.jsonl").read_text().splitlines()]
+    assert index == lines
+
+
+def test_explain_a_detector_text_output_and_bad_mask_count(
+    tmp_path, cli, detector_package, street_image
+):
+    image = tmp_path / "street.png"
+    street_image.save(image)
+    package = detector_package("test_tiny_yolo")
+    code, stdout, err = cli(
+        ["model", "explain", package, "-i", image, "-m", "drise", "--n-masks", "4",
+         "--no-attributions", "-d", tmp_path / "out"]
+    )  # fmt: skip
+    assert code == 0, err
+    assert stdout.startswith("street.png: ") and stdout.rstrip().endswith("street.drise.png")
+    assert not list((tmp_path / "out").glob("*.npy"))
+    code, _, err = cli(["model", "explain", package, "-i", image, "--mask-res", "1"])
+    assert code == 1 and "mask_res must be an integer from 2 to 64, got 1" in err
+    assert "Traceback" not in err

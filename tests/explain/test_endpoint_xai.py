@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -109,17 +108,63 @@ def test_n_steps_below_2_is_a_400_naming_the_rule(client_for, multiclass_predict
     assert "n_steps must be an integer of at least 2, got 1" in response.json()["error"]
 
 
-def test_detection_models_answer_explainability_with_a_400(client_for, flower_image):
-    detector = SimpleNamespace(
-        task="image_object_detection",
-        labels=["raccoon"],
-        meta={"model_name": "fasterrcnn_resnet18_fpn"},
-        batch_size=4,
-        predict=lambda images, batch_size=None: [{"boxes": []} for _ in images],
-        decode_size=lambda width, height: None,
-    )
-    client = client_for(detector)
-    response = client.post("/score", json=score_request(xai_item(flower_image)))
+def test_detection_models_answer_explainability_with_drise_maps(
+    client_for, detector_predictor, street_image
+):
+    predictor = detector_predictor("test_tiny_fasterrcnn")
+    client = client_for(predictor)
+    item = xai_item(street_image, n_masks=16, mask_res=4, seed=1, attributions=True)
+    response = client.post("/score", json=score_request(item))
+    assert response.status_code == 200, response.text
+    [got] = response.json()
+    assert set(got) == {"boxes", "visualizations", "attributions", "explained_boxes"}
+    assert len(got["explained_boxes"]) == len(got["boxes"]) > 0
+    for explained, box in zip(got["explained_boxes"], got["boxes"], strict=True):
+        assert explained["label"] == box["label"]
+        assert explained["box"] == pytest.approx(box["box"], abs=1e-6)
+    png = Image.open(io.BytesIO(base64.b64decode(got["visualizations"])))
+    assert png.width >= street_image.width
+    maps = np.asarray(got["attributions"])
+    assert maps.shape == (len(got["boxes"]), 48, 64) and maps.std() > 0
+
+
+def test_detection_attributions_are_opt_in_and_segmentation_is_explained_too(
+    client_for, detector_predictor, street_image
+):
+    client = client_for(detector_predictor("test_tiny_maskrcnn"))
+    response = client.post("/score", json=score_request(xai_item(street_image, n_masks=8)))
+    assert response.status_code == 200, response.text
+    [got] = response.json()
+    assert isinstance(got["visualizations"], str) and got["attributions"] is None
+    assert all("polygon" in box for box in got["boxes"])
+
+
+@pytest.mark.parametrize(
+    ("xai_parameters", "expected"),
+    [
+        ({"n_masks": 10001}, "n_masks must be an integer from 1 to 10000, got 10001"),
+        ({"xai_algorithm": "xrai"}, "'xrai' does not explain image_object_detection models"),
+    ],
+)
+def test_bad_drise_requests_are_a_400_naming_the_rule(
+    client_for, detector_predictor, street_image, xai_parameters, expected
+):
+    client = client_for(detector_predictor("test_tiny_fasterrcnn"))
+    response = client.post("/score", json=score_request(xai_item(street_image, **xai_parameters)))
     assert response.status_code == 400
-    message = response.json()["error"]
-    assert "image_object_detection" in message and "image_classification_multilabel" in message
+    assert expected in response.json()["error"]
+
+
+def test_a_cancelled_request_stops_drise_between_batches(detector_predictor, street_image):
+    """A client that left (or a request past its time) stops the masks, not just the next
+    image: the explainer thread is free for the next request."""
+    import threading
+
+    from automl.engine.serving._request import Cancelled, ScoreItem
+    from automl.engine.serving._score import explain_item
+
+    cancelled = threading.Event()
+    cancelled.set()
+    item = ScoreItem("", "input_data.data[0]", explain={"n_masks": 10000})
+    with pytest.raises(Cancelled):
+        explain_item(detector_predictor("test_tiny_fasterrcnn"), street_image, item, cancelled)

@@ -162,12 +162,14 @@ def test_bad_parameters_raise_a_clear_explain_error(
     assert expected in str(info.value)
 
 
-def test_detection_models_are_refused_naming_the_supported_tasks(flower_image):
+def test_tasks_without_explanations_are_refused_naming_the_supported_tasks(flower_image):
     from types import SimpleNamespace
 
-    predictor = SimpleNamespace(task="image_object_detection", labels=["raccoon"])
+    predictor = SimpleNamespace(task="image_segmentation_semantic", labels=["road"])
     with pytest.raises(ExplainError) as info:
         explain_images(predictor, [flower_image], method="guided_backprop")
     message = str(info.value)
-    assert "image_object_detection" in message
-    assert "image_classification, image_classification_multilabel" in message
+    assert "image_segmentation_semantic" in message
+    assert "image_classification, image_classification_multilabel, image_object_detection" in (
+        message
+    )
