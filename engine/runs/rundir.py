@@ -139,4 +139,3 @@ def run_record(run_dir: Path, experiment: str | None = None, name: str | None = 
         "started_at": summary.get("started_at"),
         "run_dir": str(run_dir.resolve()),
     }
-
