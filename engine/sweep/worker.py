@@ -2,7 +2,7 @@
 
 `automl job create --storage postgresql://...` creates the job's study and works on it;
 `run_worker(name, url)` started anywhere else reads the job from the study (its run
-directory, start time, limits: storage.JOB_ATTR), checks that it can write the run
+directory, start time, limits: attrs.JOB_ATTR), checks that it can write the run
 directory (which must be on storage every worker reaches, at the same path or given with
 `run_dir`), and runs trials of the job until its limits are reached. `study_summary`
 rebuilds the job's record from the study alone, for `automl job show NAME --storage URL`.
