@@ -68,7 +68,10 @@ class SweepSession:
         self.slots = make_slots(1 if plan.n_nodes > 1 else plan.max_concurrent, gpus)
         self.identity = ProcessIdentity.current()  # marks every process it starts
         self.writer = SummaryWriter(run_dir, self._header())
-        self.study = self.sampler = self.heartbeat = self.pruner_spec = None
+        self.study = None  # an optuna.Study once open() has opened it
+        self.sampler: SweepSampler | None = None
+        self.heartbeat: HeartbeatKeeper | None = None
+        self.pruner_spec: dict | None = None  # how a trial spec names the pruner
         self.resumable: list = []  # FrozenTrials to continue from a checkpoint
         self.resuming: set[int] = set()  # their numbers
         self.draws_sweep_charts = plan.mode != "single"  # one point charts nothing
