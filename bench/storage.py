@@ -94,7 +94,7 @@ def main() -> None:
 
 
 def report(sizes: list[int], folder: str, postgres: str) -> None:
-    from automl.engine.sweep.storage_url import redact_url
+    from automl.engine.trials.storage_url import redact_url
 
     print(f"postgres: {redact_url(postgres)}")
     print(f"{'storage':<10} {'trials':>6} {'ask+tell ms/trial':>18} {'worker ask+tell':>16}")

@@ -90,7 +90,9 @@ def read_summary(run_dir: Path) -> dict:
         with open(path, encoding="utf-8") as handle:
             summary = json.load(handle)
     else:
-        summary = {"name": run_dir.name, "status": "created", "trials": []}
+        from automl.engine.sweep.summary import JobHeader, build_summary
+
+        summary = build_summary(JobHeader(run_dir.name, None), [], "created", run_dir=run_dir)
     if summary.get("status") == "running" and not controller_alive(run_dir):
         summary["status"] = "interrupted"
     return summary
@@ -139,4 +141,3 @@ def run_record(run_dir: Path, experiment: str | None = None, name: str | None = 
         "started_at": summary.get("started_at"),
         "run_dir": str(run_dir.resolve()),
     }
-

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 
 from automl.engine.errors import AutomlError
@@ -23,6 +22,7 @@ from automl.engine.runs.rundir import (
     write_controller_pid,
 )
 from automl.engine.runs.weights_check import require_weights
+from automl.engine.sweep.summary import utc_now
 from automl.engine.utils.files import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger("automl.runs")
@@ -158,7 +158,7 @@ def _record_job(job, run_dir: Path, overrides: Sequence[str]) -> None:
             "job_file": str(Path(job.path).resolve()),
             "job_dir": str(Path(job.path).resolve().parent),
             "overrides": list(overrides),
-            "created_at": _now(),
+            "created_at": utc_now(),
         },
     )
     write_env_json(run_dir / "env.json")
@@ -195,12 +195,8 @@ def _standby_trial():
     whose one slot (max_concurrent_trials 1, the default) gets every core. Elsewhere the
     controller starts standbys for the trials after the first.
     """
-    from automl.engine.sweep.standby import (
-        TRIAL_MODULE,
-        StandbyPool,
-        cpu_threads_per_slot,
-        slot_variables,
-    )
+    from automl.engine.sweep.standby import StandbyPool
+    from automl.engine.trials import TRIAL_MODULE, cpu_threads_per_slot, slot_variables
     from automl.engine.utils.gpus import cuda_may_be_present
 
     pool = StandbyPool(TRIAL_MODULE)
@@ -215,7 +211,7 @@ def _run_controller(
     from automl.engine.sweep import run_job
 
     if storage_url and not resume:
-        from automl.engine.sweep.storage_url import redact_url
+        from automl.engine.trials.storage_url import redact_url
 
         # Redacted: credentials never reach a run file (resume then asks for --storage).
         source = json.loads((run_dir / SOURCE_FILE).read_text(encoding="utf-8"))
@@ -237,20 +233,17 @@ def _run_controller(
 
 
 def _write_failed_summary(job, run_dir: Path, error: AutomlError) -> None:
-    write_json_atomic(
-        run_dir / "summary.json",
-        {
-            "name": job.name,
-            "task": job.task,
-            "status": "failed",
-            "error": str(error),
-            "trials": [],
-            "started_at": _now(),
-            "finished_at": _now(),
-            "run_dir": str(run_dir),
-        },
+    """The job record of a job that failed before its first trial (its data)."""
+    from automl.engine.sweep.summary import JobHeader, build_summary, write_summary
+
+    header = JobHeader(
+        name=job.name,
+        task=job.task,
+        mode=job.mode,
+        primary_metric=job.primary_metric,
+        started_at=utc_now(),
     )
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    summary = build_summary(
+        header, [], "failed", run_dir=run_dir, error=str(error), finished_at=utc_now()
+    )
+    write_summary(run_dir, summary)

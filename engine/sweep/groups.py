@@ -32,11 +32,11 @@ from dataclasses import dataclass
 from optuna.trial import TrialState
 
 from automl.engine.errors import ConfigError
+from automl.engine.sweep import storage
+from automl.engine.sweep.attrs import GROUP_ATTR, NODE_ATTR_PREFIX
 
 logger = logging.getLogger("automl.sweep")
 
-GROUP_ATTR = "automl_group"  # {"endpoint", "run_id", "n_nodes", "leader", "opened_at"}
-NODE_ATTR_PREFIX = "automl_node_"  # + rank: {"node", "joined_at"} of a member
 WAIT_ENV = "AUTOML_GROUP_WAIT_S"
 ADDR_ENV = "AUTOML_NODE_ADDR"  # this machine's address as the other nodes reach it
 DEFAULT_WAIT_S = 600.0
@@ -112,7 +112,7 @@ def open_group(study, trial_id: int, n_nodes: int) -> dict:
         "leader": node_id(),
         "opened_at": time.time(),
     }
-    study._storage.set_trial_user_attr(trial_id, GROUP_ATTR, group)
+    storage.set_trial_attr(study, trial_id, GROUP_ATTR, group)
     return group
 
 
@@ -127,11 +127,10 @@ def claim_place(study, n_nodes: int, wait_s: float | None = None) -> GroupPlace 
         if not free:
             continue
         key = f"{NODE_ATTR_PREFIX}{free[0]}"
-        study._storage.set_trial_user_attr(
-            trial._trial_id, key, {"node": node_id(), "joined_at": time.time()}
-        )
+        joined = {"node": node_id(), "joined_at": time.time()}
+        storage.set_trial_attr(study, storage.trial_id(trial), key, joined)
         return GroupPlace(
-            trial._trial_id,
+            storage.trial_id(trial),
             trial.number,
             free[0],
             group["endpoint"],
@@ -143,7 +142,7 @@ def claim_place(study, n_nodes: int, wait_s: float | None = None) -> GroupPlace 
 
 def members_joined(study, trial_id: int, n_nodes: int) -> int:
     """How many members (besides the leader) have claimed a place in the trial's group."""
-    attrs = study._storage.get_trial(trial_id).user_attrs
+    attrs = storage.frozen_trial(study, trial_id).user_attrs
     return sum(f"{NODE_ATTR_PREFIX}{r}" in attrs for r in range(1, n_nodes))
 
 
@@ -155,8 +154,3 @@ def group_timeout_message(number: int, joined: int, n_nodes: int, wait_s: float)
         f"{n_nodes - 1 - joined} more worker(s) with 'automl job worker NAME --storage URL' "
         f"on machines that reach this one, or raise {WAIT_ENV}"
     )
-
-
-def is_finished(study, trial_id: int) -> bool:
-    """Whether the leader (or a heartbeat) has finished the trial in the study."""
-    return study._storage.get_trial(trial_id).state.is_finished()

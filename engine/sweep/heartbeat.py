@@ -1,7 +1,7 @@
 """Heartbeats of running trials, and failing the trials of workers that stopped beating.
 
 Optuna's RDBStorage keeps one heartbeat row per running trial and lists the trials whose
-row is older than the grace period (`_get_stale_trial_ids`); `optuna.storages.
+row is older than the grace period (storage.stale_trials); `optuna.storages.
 fail_stale_trials` fails them. We use the same storage API, but the *worker* (the sweep
 controller) beats for its trials, not the trial process: a worker killed with -9 leaves
 its trial processes orphaned, and the trial must be given up with the worker. Before
@@ -17,14 +17,22 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from dataclasses import dataclass
 
 import optuna
-from optuna.trial import TrialState
 
 from automl.engine.errors import ConfigError
-from automl.engine.sweep.samplers._grid import INTERRUPTED_ATTR
+from automl.engine.sweep.attrs import PID_ATTR
+from automl.engine.sweep.storage import (
+    fail_lost_trial,
+    frozen_trial,
+    grace_period,
+    heartbeat_interval,
+    record_heartbeat,
+    stale_trials,
+    trial_number,
+)
+from automl.engine.trials import TrialResult
 
 logger = logging.getLogger("automl.sweep")
 
@@ -69,8 +77,7 @@ def _positive_int(name: str, default: int) -> int:
 
 
 def heartbeat_enabled(study: optuna.Study) -> bool:
-    storage = study._storage
-    return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
+    return heartbeat_interval(study) is not None
 
 
 class HeartbeatKeeper:
@@ -79,14 +86,14 @@ class HeartbeatKeeper:
     def __init__(self, study: optuna.Study, host: str) -> None:
         self.study = study
         self.host = host
-        self.enabled = heartbeat_enabled(study)
-        self.interval_s = study._storage.get_heartbeat_interval() if self.enabled else None
+        self.interval_s = heartbeat_interval(study)
+        self.enabled = self.interval_s is not None
         self.next_beat = 0.0
 
     def beat_now(self, trial_id: int) -> None:
         """One beat for a trial just asked (a trial without any beat is never stale)."""
         if self.enabled:
-            self.study._storage.record_heartbeat(trial_id)
+            record_heartbeat(self.study, trial_id)
 
     def tick(self, trial_ids: list[int]) -> list[int]:
         """Beat when due; return the numbers of trials (of any worker) failed as lost."""
@@ -94,7 +101,7 @@ class HeartbeatKeeper:
             return []
         self.next_beat = time.monotonic() + self.interval_s / 2.0
         for trial_id in trial_ids:
-            self.study._storage.record_heartbeat(trial_id)
+            record_heartbeat(self.study, trial_id)
         return fail_lost_trials(self.study)
 
 
@@ -102,44 +109,23 @@ def fail_lost_trials(study: optuna.Study) -> list[int]:
     """Fail running trials whose worker stopped beating; return their numbers."""
     if not heartbeat_enabled(study):
         return []
-    storage = study._storage
-    grace = getattr(getattr(storage, "_backend", storage), "grace_period", None)
-    lost = []
-    for trial_id in storage._get_stale_trial_ids(study._study_id):
-        if _fail_lost(study, trial_id, grace):
-            lost.append(storage.get_trial_number_from_id(trial_id))
-    return lost
+    grace = grace_period(study)
+    return [
+        trial_number(study, trial_id)
+        for trial_id in stale_trials(study)
+        if _fail_lost(study, trial_id, grace)
+    ]
 
 
 def _fail_lost(study: optuna.Study, trial_id: int, grace: int | None) -> bool:
-    from automl.engine.sweep.storage import OUTCOME_ATTR, PID_ATTR
-
-    storage = study._storage
-    trial = storage.get_trial(trial_id)
+    trial = frozen_trial(study, trial_id)
     where = trial.user_attrs.get(PID_ATTR) or {}
     error = (
         f"worker lost: no heartbeat for more than {grace} s from host "
         f"{where.get('host', '?')} (trial pid {where.get('pid', '?')}); the trial was failed "
         "and its place in max_trials given to the next trial"
     )
-    outcome = {
-        "state": "failed",
-        "score": None,
-        "metrics": {},
-        "best_epoch": None,
-        "epochs_completed": 0,
-        "duration_s": None,
-        "error": error,
-        "interrupted": True,
-    }
-    try:
-        storage.set_trial_user_attr(trial_id, OUTCOME_ATTR, outcome)
-        storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            changed = storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return False  # another worker failed it first, or it just finished
+    changed = fail_lost_trial(study, trial_id, TrialResult.failure(error, interrupted=True))
     if changed:
         logger.warning("trial %d failed: %s", trial.number, error)
     return changed

@@ -8,7 +8,7 @@ controller's death. `automl job resume` still looks before it starts anything: a
 that is saving its checkpoint, or one on a platform without a parent-death signal, may
 outlive its controller briefly, and two trials writing one trial folder would corrupt it.
 
-A trial's record in the study (storage.PID_ATTR): its PID with start time and host (the
+A trial's record in the study (attrs.PID_ATTR): its PID with start time and host (the
 identity), the PID of its controller (`worker_pid`) and the controller's token.
 """
 

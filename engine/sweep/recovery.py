@@ -17,7 +17,6 @@ the link (`continues`).
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Iterable
@@ -26,16 +25,12 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from automl.engine.sweep.attrs import CONTINUES_ATTR, INTERRUPTED_ATTR, PID_ATTR
 from automl.engine.sweep.heartbeat import heartbeat_enabled
 from automl.engine.sweep.processes import left_by_dead_controller, stop_leftovers
-from automl.engine.sweep.samplers._grid import CONTINUES_ATTR, INTERRUPTED_ATTR
-from automl.engine.sweep.storage import (
-    PID_ATTR,
-    interrupted_outcome,
-    outcome_from_result,
-    record_outcome,
-    running_trials,
-)
+from automl.engine.sweep.storage import record_outcome, running_trials, trial_id
+from automl.engine.trials import TrialResult
+from automl.engine.trials.result import read_result_or_error
 
 logger = logging.getLogger("automl.sweep")
 
@@ -65,17 +60,18 @@ def recover_trials(study: optuna.Study, run_dir: Path, *, can_resume: bool) -> l
 def _settle(study: optuna.Study, run_dir: Path, trial: FrozenTrial, can_resume: bool) -> bool:
     """Record the outcome of one left trial; True when it is to continue instead."""
     trial_dir = run_dir / "trials" / str(trial.number)
-    result = _read_json(trial_dir / "result.json")
-    if result.get("state") in ("complete", "pruned"):
-        outcome = outcome_from_result(result, result["state"], None)
-        record_outcome(study, trial._trial_id, outcome)
+    result, _ = read_result_or_error(trial_dir)
+    if result is not None and result.is_scored:
+        record_outcome(study, trial_id(trial), result.judged(result.state, None, interrupted=False))
         logger.info("trial %d finished while the job was stopped: kept", trial.number)
         return False
     if can_resume and has_checkpoint(trial_dir):
         logger.info("trial %d was interrupted: it continues from its checkpoint", trial.number)
         return True
-    outcome = interrupted_outcome("interrupted: the controller stopped while it ran")
-    record_outcome(study, trial._trial_id, outcome)
+    outcome = TrialResult.failure(
+        "interrupted: the controller stopped while it ran", interrupted=True
+    )
+    record_outcome(study, trial_id(trial), outcome)
     logger.info("trial %d was interrupted before its first checkpoint: failed", trial.number)
     return False
 
@@ -127,11 +123,3 @@ def adopt_predecessor(run_dir: Path, trial: optuna.trial.Trial) -> bool:
             shutil.copy2(source / name, target / name)
     logger.info("trial %d continues trial %d from its checkpoint", trial.number, predecessor)
     return True
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

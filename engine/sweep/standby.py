@@ -9,7 +9,7 @@ broke) falls back to starting the trial the ordinary way, so a standby never dec
 trial's fate.
 
 Some variables act when a library loads or CUDA first initialises, before any hand-over:
-CUDA_VISIBLE_DEVICES and the thread counts (STICKY_VARIABLES). A standby is started with
+CUDA_VISIBLE_DEVICES and the thread counts (engine/trials/launch.py). A standby is started with
 the values of the slot it is meant for and takes only a trial whose values are the same;
 every other variable is the trial's own, set at hand-over.
 
@@ -38,26 +38,11 @@ import sys
 import warnings
 from pathlib import Path
 
+from automl.engine.trials.launch import STICKY_VARIABLES, clean_launcher_env
 from automl.engine.utils.processes import controller_marker, stop_when_controller_gone
 
 logger = logging.getLogger("automl.sweep")
 STANDBY_ENV = "AUTOML_STANDBY"
-TRIAL_MODULE = "automl.engine.training.trial"  # what `automl job create` runs per trial
-STICKY_VARIABLES = ("CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def cpu_threads_per_slot(n_slots: int) -> int:
-    """The CPU threads each of `n_slots` concurrent trials gets (the cores split evenly)."""
-    return max(1, (os.cpu_count() or 1) // n_slots)
-
-
-def slot_variables(devices: str, n_threads: int) -> dict[str, str]:
-    """The sticky variables of a trial slot: its GPUs ("" for CPU) and its CPU threads."""
-    return {
-        "CUDA_VISIBLE_DEVICES": devices,
-        "OMP_NUM_THREADS": str(n_threads),
-        "MKL_NUM_THREADS": str(n_threads),
-    }
 
 
 def _signature(env: dict) -> tuple:
@@ -83,7 +68,7 @@ class StandbyPool:
 
     def prestart(self, variables: dict[str, str]) -> None:
         """Start one more standby for a slot with these sticky `variables` (see
-        slot_variables) unless `max_idle` already wait or standbys are off."""
+        engine/trials/launch.slot_variables) unless `max_idle` already wait or standbys are off."""
         self.idle = [(process, key) for process, key in self.idle if process.poll() is None]
         if not self.enabled or len(self.idle) >= self.max_idle:
             return
@@ -135,8 +120,6 @@ class StandbyPool:
 
 
 def _spawn(target: str, variables: dict[str, str]) -> subprocess.Popen:
-    from automl.engine.training.distributed import clean_launcher_env
-
     env = {**clean_launcher_env(dict(os.environ)), **variables, **controller_marker()}
     return subprocess.Popen(
         [sys.executable, "-m", __name__, target],

@@ -7,8 +7,13 @@ postgresql://...) selects Optuna's RDBStorage, which several machines share: wor
 directory, start time: JOB_ATTR), so `timeout_minutes` counts from the job's start on every
 worker. RDB storages get Optuna's heartbeat (heartbeat.py): a trial whose worker stops
 beating is failed after the grace period. Every fact the summary shows about a finished
-trial is stored in the study (user attributes), so any machine rebuilds the job's record
-from it alone. URLs are shown redacted (storage_url.py) in every message.
+trial is stored in the study (user attributes: attrs.py), so any machine rebuilds the
+job's record from it alone. URLs are shown redacted (engine/trials/storage_url.py) in every
+message.
+
+This is the one module that uses Optuna's internals (a trial's id, the storage behind a
+study, heartbeats, stale trials): everything else in the sweep goes through the functions
+here or Optuna's public API.
 """
 
 from __future__ import annotations
@@ -26,17 +31,14 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automl.engine.errors import AutomlError
-from automl.engine.sweep.samplers._grid import INTERRUPTED_ATTR
-from automl.engine.sweep.storage_url import is_postgresql, is_url, redact_url, sqlalchemy_url
+from automl.engine.sweep.attrs import INTERRUPTED_ATTR, JOB_ATTR, OUTCOME_ATTR
+from automl.engine.trials import TrialResult
+from automl.engine.trials.storage_url import is_postgresql, is_url, redact_url, sqlalchemy_url
 
 logger = logging.getLogger("automl.sweep")
 
 STUDY_FILE = "study.journal"
 BUDGET_LOCK_SUFFIX = ".budget.lock"
-OUTCOME_ATTR = "automl_outcome"
-PID_ATTR = "automl_pid"
-JOB_ATTR = "automl_job"  # {"run_dir", "started_at" (epoch s), "started_at_iso", "task", ...}
-STATUS_ATTR = "automl_status"  # the job's status as its last worker left it
 TABLE_RACE_ATTEMPTS = 5
 _OPTUNA_STATES = {
     "complete": TrialState.COMPLETE,
@@ -155,39 +157,94 @@ def job_record(study: optuna.Study) -> dict:
     return dict(study.user_attrs.get(JOB_ATTR) or {})
 
 
-def record_outcome(study: optuna.Study, trial_id: int, outcome: dict[str, Any]) -> None:
+def trial_id(trial: optuna.trial.Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (Optuna keeps it private; numbers are per study)."""
+    return trial._trial_id
+
+
+def trial_handle(study: optuna.Study, trial: FrozenTrial) -> optuna.trial.Trial:
+    """A live handle on a trial asked earlier (one to run again from its checkpoint)."""
+    return optuna.trial.Trial(study, trial._trial_id)
+
+
+def frozen_trial(study: optuna.Study, trial_id: int) -> FrozenTrial:
+    """The trial's current record in the storage (reports, user attributes, state)."""
+    return study._storage.get_trial(trial_id)
+
+
+def is_finished(study: optuna.Study, trial_id: int) -> bool:
+    return frozen_trial(study, trial_id).state.is_finished()
+
+
+def set_trial_attr(study: optuna.Study, trial_id: int, key: str, value: Any) -> None:
+    """A user attribute of any trial by id, without a handle on it."""
+    study._storage.set_trial_user_attr(trial_id, key, value)
+
+
+def set_trial_system_attr(study: optuna.Study, trial_id: int, key: str, value: Any) -> None:
+    study._storage.set_trial_system_attr(trial_id, key, value)
+
+
+def trial_system_attrs(study: optuna.Study, trial_id: int) -> dict[str, Any]:
+    return study._storage.get_trial_system_attrs(trial_id)
+
+
+# ---- heartbeats (heartbeat.py): RDB storages only ---------------------------------------
+
+
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """The storage's heartbeat interval (s), None when it has no heartbeats (a journal)."""
+    return getattr(study._storage, "get_heartbeat_interval", lambda: None)()
+
+
+def record_heartbeat(study: optuna.Study, trial_id: int) -> None:
+    study._storage.record_heartbeat(trial_id)
+
+
+def stale_trials(study: optuna.Study) -> list[int]:
+    """Ids of the running trials whose heartbeat is older than the grace period."""
+    return list(study._storage._get_stale_trial_ids(study._study_id))
+
+
+def grace_period(study: optuna.Study) -> int | None:
+    storage = study._storage
+    return getattr(getattr(storage, "_backend", storage), "grace_period", None)
+
+
+def trial_number(study: optuna.Study, trial_id: int) -> int:
+    return study._storage.get_trial_number_from_id(trial_id)
+
+
+def record_outcome(study: optuna.Study, trial_id: int, result: TrialResult) -> None:
     """Store a finished trial's outcome and tell Optuna its final state and score."""
     try:
-        study._storage.set_trial_user_attr(trial_id, OUTCOME_ATTR, outcome)
-        if outcome.get("interrupted"):
-            study._storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
+        _set_outcome(study, trial_id, result)
     except optuna.exceptions.UpdateFinishedTrialError:
         # Another worker failed it as stale (this worker's heartbeat stopped for too long).
         logger.warning("trial id %d was already finished by another worker: kept", trial_id)
         return
-    state = _OPTUNA_STATES[outcome["state"]]
-    number = study._storage.get_trial_number_from_id(trial_id)
-    values = outcome["score"] if state == TrialState.COMPLETE else None
+    state = _OPTUNA_STATES[result.state]
+    number = trial_number(study, trial_id)
+    values = result.score if state == TrialState.COMPLETE else None
     study.tell(number, values, state=state, skip_if_finished=True)
 
 
-def outcome_from_result(result: dict, state: str, error: str | None) -> dict[str, Any]:
-    """The outcome recorded for a trial, from its result.json (or {}) and a final state."""
-    return {
-        "state": state,
-        "score": result.get("score"),
-        "metrics": result.get("metrics") or {},
-        "best_epoch": result.get("best_epoch"),
-        "epochs_completed": result.get("epochs_completed") or 0,
-        "duration_s": result.get("duration_s"),
-        "error": error,
-        "interrupted": False,
-    }
+def _set_outcome(study: optuna.Study, trial_id: int, result: TrialResult) -> None:
+    study._storage.set_trial_user_attr(trial_id, OUTCOME_ATTR, result.to_record())
+    if result.interrupted:
+        study._storage.set_trial_user_attr(trial_id, INTERRUPTED_ATTR, True)
 
 
-def interrupted_outcome(error: str) -> dict[str, Any]:
-    """A trial that could not finish: failed, and its place in max_trials given back."""
-    return {**outcome_from_result({}, "failed", error), "interrupted": True}
+def fail_lost_trial(study: optuna.Study, trial_id: int, result: TrialResult) -> bool:
+    """Store the outcome of a trial whose worker is lost and fail it (no `tell`: it is not
+    this worker's); False when it was finished already (by another worker, or itself)."""
+    try:
+        _set_outcome(study, trial_id, result)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
 
 
 def counts_against_budget(trial: FrozenTrial) -> bool:

@@ -2,7 +2,7 @@
 
 `automl job create --storage postgresql://...` creates the job's study and works on it;
 `run_worker(name, url)` started anywhere else reads the job from the study (its run
-directory, start time, limits: storage.JOB_ATTR), checks that it can write the run
+directory, start time, limits: attrs.JOB_ATTR), checks that it can write the run
 directory (which must be on storage every worker reaches, at the same path or given with
 `run_dir`), and runs trials of the job until its limits are reached. `study_summary`
 rebuilds the job's record from the study alone, for `automl job show NAME --storage URL`.
@@ -18,10 +18,12 @@ import threading
 from pathlib import Path
 
 from automl.engine.errors import AutomlError
-from automl.engine.sweep.controller import TRIAL_MODULE, EventCallback, run_job
-from automl.engine.sweep.storage import JOB_ATTR, STATUS_ATTR, make_storage
-from automl.engine.sweep.storage_url import redact_url
-from automl.engine.sweep.summary import best_row, trial_rows
+from automl.engine.sweep.attrs import STATUS_ATTR
+from automl.engine.sweep.controller import EventCallback, run_job
+from automl.engine.sweep.storage import job_record, make_storage
+from automl.engine.sweep.summary import JobHeader, build_summary, trial_rows
+from automl.engine.trials import TRIAL_MODULE
+from automl.engine.trials.storage_url import redact_url
 
 logger = logging.getLogger("automl.sweep")
 
@@ -54,7 +56,7 @@ def run_worker(
     trial_module: str = TRIAL_MODULE,
 ) -> dict:
     """Join job `name` in `storage_url` and run its trials until its limits are reached."""
-    record = dict(load_job_study(name, storage_url).user_attrs.get(JOB_ATTR) or {})
+    record = job_record(load_job_study(name, storage_url))
     if not record.get("run_dir") and run_dir is None:
         raise AutomlError(
             f"job {name!r} in {redact_url(storage_url)} does not record its run directory",
@@ -122,30 +124,23 @@ def load_run_job(folder: Path):
 def study_summary(name: str, storage_url: str) -> dict:
     """The job's record rebuilt from its study (trials, best, status), from any machine."""
     study = load_job_study(name, storage_url)
-    record = dict(study.user_attrs.get(JOB_ATTR) or {})
+    record = job_record(study)
     rows = trial_rows(study.get_trials(deepcopy=False), {})
     status = dict(study.user_attrs.get(STATUS_ATTR) or {})
     running = any(row["state"] == "running" for row in rows)
-    best = best_row(rows)
-    return {
-        "name": name,
-        "task": record.get("task"),
-        "mode": record.get("mode"),
-        "status": "running" if running or not status else status.get("status"),
-        "error": status.get("error"),
-        "primary_metric": {"name": record.get("primary_metric"), "goal": "maximize"},
-        "limits": record.get("limits"),
-        "best_trial": None
-        if best is None
-        else {
-            "number": best["number"],
-            "score": best["score"],
-            "params": best["params"],
-            "model_dir": f"trials/{best['number']}/outputs",
-        },
-        "n_trials": len(rows),
-        "trials": rows,
-        "started_at": record.get("started_at_iso"),
-        "run_dir": record.get("run_dir"),
-        "storage": redact_url(storage_url),
-    }
+    header = JobHeader(
+        name=name,
+        task=record.get("task"),
+        mode=record.get("mode"),
+        primary_metric=record.get("primary_metric"),
+        limits=record.get("limits"),
+        started_at=record.get("started_at_iso"),
+    )
+    return build_summary(
+        header,
+        rows,
+        "running" if running or not status else status.get("status"),
+        run_dir=record.get("run_dir"),
+        error=status.get("error"),
+        storage=redact_url(storage_url),
+    )

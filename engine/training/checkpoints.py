@@ -104,7 +104,7 @@ def load_last(checkpoint_dir: Path, *, state, stopper) -> dict | None:
 
 def resume_if_asked(run: TrialRun, state: TrainingState) -> int:
     """Restore last.pt when spec.resume; return the first epoch to run (1-based)."""
-    if not run.spec.get("resume"):
+    if not run.spec.resume:
         return 1
     checkpoint = load_last(run.checkpoint_dir, state=state, stopper=run.stopper)
     if checkpoint is None:

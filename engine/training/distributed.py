@@ -4,7 +4,8 @@ A distributed trial is the same trial module started once per GPU by torchrun
 (`python -m torch.distributed.run`), which sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR
 and MASTER_PORT; processes started by SLURM's `srun` (SLURM_PROCID, SLURM_NTASKS,
 SLURM_LOCALID, with MASTER_ADDR/MASTER_PORT from the batch script) are honoured the same
-way. Backend: NCCL on CUDA, gloo on CPU.
+way. Backend: NCCL on CUDA, gloo on CPU. How trials are started (the torchrun command, a
+clean environment) is the trial contract's: engine/trials/launch.py.
 
 Contract (see trial.py): every rank trains its shard of the training set (a
 DistributedSampler; `training_batch_size` is per process, so the global batch is
@@ -18,35 +19,20 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from automl.engine.errors import TrialError
 
-if TYPE_CHECKING:  # torch is imported where used: the controller imports this module too
+if TYPE_CHECKING:  # torch is imported where used
     from torch import nn
 
 logger = logging.getLogger("automl.training")
 
-TORCHRUN_MODULE = "torch.distributed.run"
 # Rank 0 evaluates while the others wait at the next collective: allow long validations.
 COLLECTIVE_TIMEOUT = timedelta(minutes=60)
 FINAL_BARRIER_TIMEOUT = timedelta(minutes=10)  # rank 0 writing the model package
-LAUNCHER_VARIABLES = (
-    "RANK",
-    "WORLD_SIZE",
-    "LOCAL_RANK",
-    "LOCAL_WORLD_SIZE",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_RUN_ID",
-    "SLURM_PROCID",
-    "SLURM_NTASKS",
-    "SLURM_LOCALID",
-)
 
 
 @dataclass(frozen=True)
@@ -223,54 +209,3 @@ def mean_across_ranks(value: float) -> float:
         tensor = tensor.cuda()
     dist.all_reduce(tensor)
     return tensor.item() / _current.world_size
-
-
-def torchrun_command(
-    target: list[str],
-    n_processes: int,
-    *,
-    n_nodes: int = 1,
-    rendezvous: str | None = None,
-    run_id: str | None = None,
-    node_rank: int | None = None,
-    local_addr: str | None = None,
-    host_store: bool | None = None,
-    join_timeout_s: float | None = None,
-) -> list[str]:
-    """[python, -m, torch.distributed.run, ..., *target]: one process per GPU.
-
-    One node: `--standalone` (a private rendezvous on a free port). Several nodes: c10d
-    rendezvous at `rendezvous` (host:port), all nodes with the same `run_id`; the node that
-    `host_store`s serves the rendezvous store, `join_timeout_s` bounds the wait for the
-    others, `local_addr` is this node's address as the others reach it.
-    """
-    command = [sys.executable, "-m", TORCHRUN_MODULE, f"--nproc-per-node={n_processes}"]
-    if n_nodes <= 1:
-        command.append("--standalone")
-    else:
-        command += [
-            f"--nnodes={n_nodes}",
-            "--rdzv-backend=c10d",
-            f"--rdzv-endpoint={rendezvous}",
-            f"--rdzv-id={run_id}",
-            "--max-restarts=0",
-        ]
-        if node_rank is not None:
-            command.append(f"--node-rank={node_rank}")
-        if local_addr:
-            command.append(f"--local-addr={local_addr}")
-        conf = []
-        if host_store is not None:
-            conf.append(f"is_host={int(host_store)}")
-        if join_timeout_s is not None:
-            conf.append(f"join_timeout={int(join_timeout_s)}")
-        if conf:
-            command.append(f"--rdzv-conf={','.join(conf)}")
-    return [*command, *target]
-
-
-def clean_launcher_env(env: dict) -> dict:
-    """A child's environment without the launcher variables of the process that starts
-    it (a worker started by srun or torchrun must not make its trials think they are
-    ranks of the worker's own group)."""
-    return {key: value for key, value in env.items() if key not in LAUNCHER_VARIABLES}

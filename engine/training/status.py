@@ -1,4 +1,5 @@
-"""`status.json`: the live state of a running trial, for progress displays and `job show`."""
+"""`status.json`: the live state of a running trial (a `TrialStatus`, engine/trials/), for
+progress displays and `job show`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import time
 from pathlib import Path
 
+from automl.engine.trials import TrialStatus
 from automl.engine.utils.files import write_json_atomic
 
 MIN_INTERVAL_S = 0.5
@@ -39,7 +41,7 @@ class StatusWriter:
         self.fields.update(fields)
         if force or self.due():
             self.fields["updated_at"] = time.time()
-            write_json_atomic(self.path, self.fields)
+            write_json_atomic(self.path, TrialStatus(**self.fields).to_dict())
             self.last_write = time.monotonic()
 
 

@@ -1,7 +1,8 @@
 """Reporting a trial's scores to its Optuna study, so the study's pruner can stop it.
 
 The trial only reports; the sweep controller creates trials and tells their outcome. A
-pruner is not stored in Optuna storage, so the spec names it: `study.pruner` =
+pruner is not stored in Optuna storage, so the spec names it (`TrialSpec.study`, a
+`StudyRef`): `study.pruner` =
 {"class": "optuna.pruners.ThresholdPruner", "kwargs": {...}} (classes from `optuna.` or
 `automl.` modules only); without it nothing is pruned.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 import importlib
 
 from automl.engine.errors import TrialError
+from automl.engine.trials import StudyRef
+from automl.engine.trials.storage_url import is_url, sqlalchemy_url, trial_storage
 
 ALLOWED_PRUNER_MODULES = ("optuna.", "automl.")
 
@@ -19,13 +22,11 @@ def open_storage(storage: str):
     """A journal file path (JournalFileBackend) or an RDB URL (contains "://").
 
     A spec holds RDB URLs redacted; the real one comes from the environment
-    (AUTOML_STORAGE_URL, set by the controller), see engine/sweep/storage_url.py.
+    (AUTOML_STORAGE_URL, set by the controller), see engine/trials/storage_url.py.
     """
     import optuna
 
-    from automl.engine.sweep.storage_url import sqlalchemy_url, trial_storage
-
-    if "://" in storage:
+    if is_url(storage):
         return optuna.storages.RDBStorage(sqlalchemy_url(trial_storage(storage)))
     from optuna.storages.journal import JournalFileBackend
 
@@ -51,15 +52,15 @@ def build_pruner(config: dict | None):
 class StudyReporter:
     """`trial.report(score, step=epoch)` then `trial.should_prune()` on the spec's study."""
 
-    def __init__(self, study_spec: dict) -> None:
+    def __init__(self, study: StudyRef) -> None:
         import optuna
 
-        study = optuna.load_study(
-            study_name=study_spec["study_name"],
-            storage=open_storage(study_spec["storage"]),
-            pruner=build_pruner(study_spec.get("pruner")),
+        loaded = optuna.load_study(
+            study_name=study.study_name,
+            storage=open_storage(study.storage),
+            pruner=build_pruner(study.pruner),
         )
-        self.trial = optuna.trial.Trial(study, study_spec["trial_id"])
+        self.trial = optuna.trial.Trial(loaded, study.trial_id)
 
     def report(self, score: float, epoch: int) -> bool:
         """Report the score of `epoch`; return True when the trial should be pruned."""

@@ -1,7 +1,8 @@
 """One trial in its own process: `python -m automl.engine.training.trial SPEC.json`.
 
-Reads spec.json, trains, and writes into the trial folder: metrics.jsonl (one line per
-evaluation), status.json (live), result.json (at the end), checkpoints/last.pt (resumable),
+Reads spec.json (a `TrialSpec`, engine/trials/), trains, and writes into the trial folder:
+metrics.jsonl (one line per evaluation), status.json (live, a `TrialStatus`), result.json
+(at the end, a `TrialResult`), checkpoints/last.pt (resumable),
 checkpoints/<epoch>_model.pt (with checkpoint_frequency), outputs/ (the model package of the
 best epoch) and plots/. Exit codes: 0 complete or pruned, 1 failed, 130 canceled
 (SIGTERM/SIGINT; last.pt saved). A trial whose controller dies stops as if canceled
@@ -13,7 +14,6 @@ evaluates, reports and writes the files above (engine/training/distributed.py).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -53,16 +53,19 @@ from automl.engine.training.loop import (
 from automl.engine.training.settings import CommonTrainingSettings
 from automl.engine.training.status import EtaEstimator, StatusWriter
 from automl.engine.training.trainers import trainer_for
-from automl.engine.utils.files import (
-    append_jsonl,
-    read_jsonl,
-    write_json_atomic,
+from automl.engine.trials import (
+    CANCELED,
+    FAILED,
+    RESULT_FILE,
+    STATUS_FILE,
+    TrialResult,
+    TrialSpec,
 )
+from automl.engine.utils.files import append_jsonl, read_jsonl
 from automl.engine.utils.processes import stop_when_controller_gone
 
 logger = logging.getLogger("automl.trial")
 
-SPEC_VERSION = 1
 EXIT_OK, EXIT_FAILED, EXIT_CANCELED = 0, 1, 130
 
 
@@ -88,7 +91,7 @@ class CancelFlag:
 class TrialRun:
     """Paths, writers and progress of one trial."""
 
-    spec: dict
+    spec: TrialSpec
     settings: CommonTrainingSettings
     trial_dir: Path
     status: StatusWriter
@@ -109,18 +112,6 @@ class TrialRun:
     @property
     def checkpoint_dir(self) -> Path:
         return self.trial_dir / "checkpoints"
-
-
-def read_spec(path: str | Path) -> dict:
-    """Load spec.json and check the keys the trial reads."""
-    spec = json.loads(Path(path).read_text(encoding="utf-8"))
-    if spec.get("version") != SPEC_VERSION:
-        raise TrialError(f"{path}: spec version {spec.get('version')!r}, expected {SPEC_VERSION}")
-    required = ("task", "trial_dir", "primary_metric", "training_parameters", "data", "device")
-    missing = [key for key in required if key not in spec]
-    if missing:
-        raise TrialError(f"{path}: spec.json lacks {', '.join(missing)}")
-    return spec
 
 
 def should_evaluate(epoch: int, settings: CommonTrainingSettings) -> bool:
@@ -178,10 +169,10 @@ def save_best(run, state, data, epoch, metrics, details) -> None:
     write_model_package(
         run.trial_dir / "outputs",
         state.model,
-        task=run.spec["task"],
+        task=run.spec.task,
         model_name=run.settings.model_name,
         labels=data.labels,
-        training_parameters=run.spec["training_parameters"],
+        training_parameters=run.spec.training_parameters,
     )
     run.best_details = details(epoch)
 
@@ -191,11 +182,9 @@ def save_epoch_checkpoint(run: TrialRun, state: TrainingState, labels: list[str]
     frequency = run.settings.checkpoint_frequency
     if not frequency or epoch % frequency:
         return
-    params = run.spec["training_parameters"]
-    settings = package_settings(run.spec["task"], run.settings.model_name, labels, params)
-    record = model_record(
-        state.model, run.spec["task"], run.settings.model_name, labels, settings, params
-    )
+    task, params = run.spec.task, run.spec.training_parameters
+    settings = package_settings(task, run.settings.model_name, labels, params)
+    record = model_record(state.model, task, run.settings.model_name, labels, settings, params)
     save_torch_atomic(record, run.checkpoint_dir / f"{epoch}_model.pt")
 
 
@@ -232,7 +221,7 @@ def save_last(run: TrialRun, state: TrainingState, epoch: int, interrupted=False
         epoch=epoch,
         stopper=run.stopper,
         elapsed_s=run.elapsed_s,
-        training_parameters=run.spec["training_parameters"],
+        training_parameters=run.spec.training_parameters,
         interrupted=interrupted,
     )
 
@@ -262,10 +251,10 @@ def log_epoch(run: TrialRun, epoch: int, train_loss: float, score, eta) -> None:
     )
 
 
-def start_run(spec: dict) -> TrialRun:
-    trainer = trainer_for(spec["task"], spec["training_parameters"].get("model_name"))
-    settings = trainer.settings_class.from_parameters(spec["training_parameters"])
-    trial_dir = Path(spec["trial_dir"])
+def start_run(spec: TrialSpec) -> TrialRun:
+    trainer = trainer_for(spec.task, spec.model_name)
+    settings = trainer.settings_class.from_parameters(spec.training_parameters)
+    trial_dir = spec.trial_dir
     trial_dir.mkdir(parents=True, exist_ok=True)
     stopper = EarlyStopper(
         enabled=bool(settings.early_stopping),
@@ -276,15 +265,15 @@ def start_run(spec: dict) -> TrialRun:
         spec=spec,
         settings=settings,
         trial_dir=trial_dir,
-        status=StatusWriter(trial_dir / "status.json", settings.number_of_epochs),
-        primary_key=primary_metric_key(spec["primary_metric"]["name"]),
+        status=StatusWriter(trial_dir / STATUS_FILE, settings.number_of_epochs),
+        primary_key=primary_metric_key(spec.primary_metric),
         stopper=stopper,
         trainer=trainer,
     )
     if not distributed.is_main():  # one set of files: rank 0 writes them
         run.status = SilentStatusWriter(run.status.path, settings.number_of_epochs)
         return run
-    (trial_dir / "result.json").unlink(missing_ok=True)  # a resumed trial's old outcome
+    (trial_dir / RESULT_FILE).unlink(missing_ok=True)  # a resumed trial's old outcome
     run.status.update(force=True)
     return run
 
@@ -296,8 +285,8 @@ class SilentStatusWriter(StatusWriter):
         self.fields.update(fields)
 
 
-def run_trial(spec: dict, cancel=lambda: False) -> dict:
-    """Train the trial of `spec` and return its result.json content (also written).
+def run_trial(spec: TrialSpec, cancel=lambda: False) -> TrialResult:
+    """Train the trial of `spec` and return its result (also written to result.json).
 
     Raises CanceledByUser (after saving last.pt) when `cancel()` turns true, and any
     error of the run; the caller writes the failed/canceled result.
@@ -306,11 +295,11 @@ def run_trial(spec: dict, cancel=lambda: False) -> dict:
     try:
         state_name = train_trial(run, cancel)
     except CanceledByUser:
-        finish(run, "canceled", None)
+        finish(run, CANCELED, None)
         raise
     except BaseException as exc:
         known = worker_death_error(exc)
-        finish(run, "failed", error_message(known or exc))
+        finish(run, FAILED, error_message(known or exc))
         if known is not None:
             raise known from exc
         raise
@@ -332,13 +321,13 @@ def worker_death_error(exc: BaseException) -> TrialError | None:
 
 def train_trial(run: TrialRun, cancel) -> str:
     settings, spec = run.settings, run.spec
-    torch.set_num_threads(max(1, int(spec.get("n_threads") or 1)))
-    seed_everything(settings.random_seed, fixed_input_size=spec["task"] in CLASSIFICATION_TASKS)
-    device = Device.from_name(spec["device"])
-    if spec.get("study") and distributed.is_main():
+    torch.set_num_threads(spec.n_threads)
+    seed_everything(settings.random_seed, fixed_input_size=spec.task in CLASSIFICATION_TASKS)
+    device = Device.from_name(spec.device)
+    if spec.study is not None and distributed.is_main():
         from automl.engine.training.study import StudyReporter
 
-        run.reporter = StudyReporter(spec["study"])
+        run.reporter = StudyReporter(spec.study)
     if hasattr(run.trainer, "fit"):  # the library runs the epochs (Ultralytics YOLO)
         return run.trainer.fit(run, device, cancel)
     data, state = run.trainer.build(spec, settings, device, cancel)
@@ -373,25 +362,25 @@ def error_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def finish(run: TrialRun, state_name: str, error: str | None) -> dict:
+def finish(run: TrialRun, state_name: str, error: str | None) -> TrialResult:
     """Plots, result.json and the final status (rank 0 only)."""
     if not distributed.is_main():
-        return {"state": state_name, "score": None, "error": error}
+        return TrialResult(state_name, error=error)
     try:
         write_plots(run)
     except Exception:  # a chart must never turn a finished trial into a failed one
         logger.warning("could not draw plots:\n%s", traceback.format_exc())
-    result = {
-        "state": state_name,
-        "score": run.stopper.best_score,
-        "best_epoch": run.stopper.best_epoch,
-        "metrics": run.best_metrics,
-        "epochs_completed": run.epochs_completed,
-        "duration_s": run.elapsed_s,
-        "error": error,
-        "details": run.best_details,
-    }
-    write_json_atomic(run.trial_dir / "result.json", result)
+    result = TrialResult(
+        state_name,
+        score=run.stopper.best_score,
+        best_epoch=run.stopper.best_epoch,
+        metrics=run.best_metrics,
+        epochs_completed=run.epochs_completed,
+        duration_s=run.elapsed_s,
+        error=error,
+        details=run.best_details,
+    )
+    result.write(run.trial_dir)
     run.status.update(force=True, state=state_name, eta_s=0.0 if state_name == "complete" else None)
     return result
 
@@ -429,11 +418,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cancel = CancelFlag().install()
     stop_when_controller_gone()  # SIGTERM (the cancel above) once the controller is gone
-    spec: dict = {}
+    spec: TrialSpec | None = None
     try:
-        spec = read_spec(argv[0])
-        configure_logging(spec.get("log_verbosity"))
-        if distributed.init_distributed(spec["device"]).rank > 0:
+        spec = TrialSpec.read(argv[0])
+        configure_logging(spec.log_verbosity)
+        if distributed.init_distributed(spec.device).rank > 0:
             logging.getLogger("automl").setLevel(logging.WARNING)  # rank 0 logs the epochs
         result = run_trial(spec, cancel)
     except CanceledByUser:
@@ -449,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
     finally:
         distributed.shutdown()
-    logger.info("trial %s: %s %s", result["state"], run_primary(spec), result["score"])
+    logger.info("trial %s: %s %s", result.state, spec.primary_metric, result.score)
     return EXIT_OK
 
 
@@ -466,25 +455,12 @@ def preload() -> None:
     pyplot()
 
 
-def write_early_failure(spec: dict, message: str) -> None:
-    """A failure before the run started (bad spec) still leaves a result.json."""
-    trial_dir = spec.get("trial_dir")
-    if not trial_dir or (Path(trial_dir) / "result.json").exists():
+def write_early_failure(spec: TrialSpec | None, message: str) -> None:
+    """A failure before the run started (no training state yet) still leaves a
+    result.json, when the spec could be read."""
+    if spec is None or (spec.trial_dir / RESULT_FILE).exists():
         return
-    result = {
-        "state": "failed",
-        "score": None,
-        "best_epoch": None,
-        "metrics": {},
-        "epochs_completed": 0,
-        "duration_s": 0.0,
-        "error": message,
-    }
-    write_json_atomic(Path(trial_dir) / "result.json", result)
-
-
-def run_primary(spec: dict) -> str:
-    return spec["primary_metric"]["name"]
+    TrialResult.failure(message, duration_s=0.0).write(spec.trial_dir)
 
 
 def exit_now(code: int) -> None:

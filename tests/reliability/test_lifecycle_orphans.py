@@ -61,7 +61,7 @@ time.sleep(300)
 CONTROLLER = """
 import os, subprocess, sys, time
 from pathlib import Path
-from automl.engine.training.distributed import torchrun_command
+from automl.engine.trials import torchrun_command
 from automl.engine.utils.processes import controller_marker
 env = {**os.environ, **controller_marker()}
 launcher = subprocess.Popen(

@@ -9,7 +9,7 @@ import sys
 
 import fake_trial
 
-from automl.engine.sweep.storage_url import sqlalchemy_url, trial_storage
+from automl.engine.trials.storage_url import sqlalchemy_url, trial_storage
 
 _open_reporter = fake_trial.open_reporter
 

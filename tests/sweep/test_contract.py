@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from automl.engine.sweep.automode import DataProfile, HardwareProfile, plan_automode
-from automl.engine.sweep.controller import integer_hyperparameters, plan_sweep
+from automl.engine.sweep.plan import integer_hyperparameters, plan_sweep
 
 config = pytest.importorskip("automl.engine.config")
 JOBS_DIR = Path(__file__).resolve().parents[2] / "examples" / "jobs"

@@ -203,9 +203,9 @@ def test_cancel_kills_trials_and_keeps_finished_ones(run, data, tmp_path, sweep_
 def test_controller_prunes_a_trial_that_ignores_the_policy(
     run, data, tmp_path, sweep_job, monkeypatch
 ):
-    import automl.engine.sweep.controller as controller
+    import automl.engine.sweep.monitor as monitor
 
-    monkeypatch.setattr(controller, "PRUNE_GRACE_S", 0.2)
+    monkeypatch.setattr(monitor, "PRUNE_GRACE_S", 0.2)
     monkeypatch.setenv("FAKE_TRIAL_IGNORE_PRUNE", "1")
     space = [{"learning_rate": {"type": "choice", "values": [0.01, 1e-7]}}]
     sweep = {

@@ -18,9 +18,9 @@ from optuna.storages.journal import JournalFileBackend
 from automl.engine.config import load_job
 from automl.engine.errors import AutomlError, ConfigError
 from automl.engine.sweep import groups
-from automl.engine.sweep.storage import JOB_ATTR
+from automl.engine.sweep.attrs import JOB_ATTR
 from automl.engine.sweep.worker import load_job_study
-from automl.engine.training.distributed import torchrun_command
+from automl.engine.trials import torchrun_command
 
 FLOWERS = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
 AUTOML = str(Path(sys.executable).with_name("automl"))

@@ -20,7 +20,8 @@ from automl.engine.sweep.storage import (
     open_study,
     record_outcome,
 )
-from automl.engine.sweep.storage_url import (
+from automl.engine.trials import TrialResult
+from automl.engine.trials.storage_url import (
     STORAGE_ENV,
     redact_url,
     sqlalchemy_url,
@@ -98,7 +99,7 @@ def test_a_trial_without_heartbeat_is_failed_and_frees_its_budget(postgres_serve
     assert not counts_against_budget(frozen)
     assert budget_used(study) == 1
     assert fail_lost_trials(study) == []  # the live trial is not touched
-    outcome = {"state": "complete", "score": 0.5, "metrics": {}, "error": None}
+    outcome = TrialResult("complete", score=0.5)
     record_outcome(study, alive._trial_id, outcome)
     record_outcome(study, lost._trial_id, outcome)  # too late: already failed, kept so
     assert study.trials[lost.number].state == optuna.trial.TrialState.FAIL

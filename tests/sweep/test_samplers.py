@@ -6,8 +6,8 @@ import optuna
 import pytest
 
 from automl.engine.errors import ConfigError, RegistryError
+from automl.engine.sweep.attrs import INTERRUPTED_ATTR
 from automl.engine.sweep.samplers import SAMPLERS, SweepSampler, build_sampler
-from automl.engine.sweep.samplers._grid import INTERRUPTED_ATTR
 from automl.engine.sweep.space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from sweep_stubs import FAKE_TRIAL
 
-from automl.engine.sweep.standby import STANDBY_ENV, StandbyPool, slot_variables
+from automl.engine.sweep.standby import STANDBY_ENV, StandbyPool
+from automl.engine.trials import slot_variables
 
 STANDBY_MODULE = "automl.engine.sweep.standby"
 CPU_SLOT = slot_variables("", 1)

@@ -6,7 +6,8 @@ import sys
 
 import optuna
 
-from automl.engine.sweep.summary import prewarm_plotting, trial_rows, write_sweep_plots
+from automl.engine.sweep.plots import prewarm_plotting, write_sweep_plots
+from automl.engine.sweep.summary import trial_rows
 
 
 def small_study() -> optuna.Study:

@@ -17,7 +17,8 @@ import optuna
 import pytest
 from pg_support import postgres_server  # noqa: F401  (session fixture)
 
-from automl.engine.sweep.storage import PID_ATTR, make_storage
+from automl.engine.sweep.attrs import PID_ATTR
+from automl.engine.sweep.storage import make_storage
 from automl.engine.sweep.worker import study_summary
 from automl.engine.utils.processes import start_time
 

@@ -11,13 +11,9 @@ import optuna
 import pytest
 from optuna.storages.journal import JournalFileBackend
 
-from automl.engine.sweep.controller import make_slots
-from automl.engine.training.distributed import (
-    DistributedContext,
-    clean_launcher_env,
-    launcher_context,
-    torchrun_command,
-)
+from automl.engine.sweep.slots import make_slots
+from automl.engine.training.distributed import DistributedContext, launcher_context
+from automl.engine.trials import clean_launcher_env, torchrun_command
 
 TRIAL_TARGET = ["-m", "automl.engine.training.trial"]
 

@@ -129,7 +129,8 @@ def test_sigterm_cancels_and_saves_last(tmp_path, tiny_flowers, spec_writer, sta
 def test_standby_process_runs_and_cancels_a_real_trial(tmp_path, tiny_flowers, spec_writer):
     """A trial handed to a standby (engine/sweep/standby.py) behaves as one started fresh:
     its preload left CUDA alone, its signal handlers work, its log is trial.log."""
-    from automl.engine.sweep.standby import TRIAL_MODULE, StandbyPool, slot_variables
+    from automl.engine.sweep.standby import StandbyPool
+    from automl.engine.trials import TRIAL_MODULE, slot_variables
 
     spec = spec_writer(
         tmp_path / "trials" / "0",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ import torch
 from test_yolo_tiles import yolo_trial_spec
 
 from automl.engine.training.loop import CanceledByUser
+from automl.engine.trials import TrialSpec
 
 
 @pytest.fixture(autouse=True)
@@ -30,8 +32,8 @@ def test_canceled_yolo_trial_resumes_at_next_epoch(tmp_path, caplog):
     from automl.engine.training.trial import run_trial
 
     torch.set_num_threads(1)
-    spec = yolo_trial_spec(tmp_path, number_of_epochs=2)
-    trial_dir = Path(spec["trial_dir"])
+    spec = TrialSpec.from_dict(yolo_trial_spec(tmp_path, number_of_epochs=2))
+    trial_dir = spec.trial_dir
 
     def cancel_in_second_epoch() -> bool:
         path = trial_dir / "metrics.jsonl"
@@ -43,9 +45,9 @@ def test_canceled_yolo_trial_resumes_at_next_epoch(tmp_path, caplog):
     assert (trial_dir / "checkpoints" / "ultralytics" / "weights" / "last.pt").is_file()
 
     caplog.set_level(logging.INFO, logger="automl.training")
-    result = run_trial({**spec, "resume": True})
+    result = run_trial(replace(spec, resume=True))
     assert "continuing at epoch 2" in caplog.text
-    assert result["state"] == "complete" and result["epochs_completed"] == 2
+    assert result.state == "complete" and result.epochs_completed == 2
     lines = metrics_lines(trial_dir)
     assert [line["epoch"] for line in lines] == [1, 2]
     assert lines[0] == first  # epoch 1 was not trained again
@@ -56,21 +58,21 @@ def test_resume_without_checkpoint_starts_at_epoch_1(tmp_path, caplog):
     from automl.engine.training.trial import run_trial
 
     torch.set_num_threads(1)
-    spec = yolo_trial_spec(tmp_path)
+    spec = TrialSpec.from_dict(yolo_trial_spec(tmp_path))
     caplog.set_level(logging.INFO, logger="automl.training")
-    result = run_trial({**spec, "resume": True})
+    result = run_trial(replace(spec, resume=True))
     assert "starting at epoch 1" in caplog.text
-    assert result["epochs_completed"] == 1
-    assert [line["epoch"] for line in metrics_lines(Path(spec["trial_dir"]))] == [1]
+    assert result.epochs_completed == 1
+    assert [line["epoch"] for line in metrics_lines(spec.trial_dir)] == [1]
 
 
 def test_resume_of_a_finished_trial_trains_nothing(tmp_path, caplog):
     from automl.engine.training.trial import run_trial
 
     torch.set_num_threads(1)
-    spec = yolo_trial_spec(tmp_path)
+    spec = TrialSpec.from_dict(yolo_trial_spec(tmp_path))
     first = run_trial(spec)
     caplog.set_level(logging.INFO, logger="automl.training")
-    again = run_trial({**spec, "resume": True})
+    again = run_trial(replace(spec, resume=True))
     assert "nothing left to run" in caplog.text
-    assert again["epochs_completed"] == 1 and again["score"] == first["score"]
+    assert again.epochs_completed == 1 and again.score == first.score

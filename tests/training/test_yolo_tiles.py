@@ -126,11 +126,12 @@ def test_segmentation_does_not_tile(tmp_path):
 
 def test_yolo_trial_trains_on_tiles(tmp_path):
     from automl.engine.training.trial import run_trial
+    from automl.engine.trials import TrialSpec
 
     torch.set_num_threads(1)
     spec = yolo_trial_spec(tmp_path, tile_grid_size="2x2")
-    result = run_trial(spec)
-    assert result["state"] == "complete" and result["epochs_completed"] == 1
+    result = run_trial(TrialSpec.from_dict(spec))
+    assert result.state == "complete" and result.epochs_completed == 1
     (root,) = (Path(spec["data"]["train_manifest"]).parent / "yolo").iterdir()
     assert len(list((root / "images" / "train").iterdir())) > 4
     settings = json.loads((Path(spec["trial_dir"]) / "outputs" / "settings.json").read_text())

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from automl.engine.errors import ConfigError
+from automl.engine.sweep.attrs import PARAMS_ATTR
 from automl.engine.utils.registry import Registry
 
 if TYPE_CHECKING:
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
     from automl.engine.sweep.space import SearchSpace
 
-PARAMS_ATTR = "automl_params"
+__all__ = ["PARAMS_ATTR", "SAMPLERS", "SweepSampler", "build_sampler", "normalize_sampling"]
 
 SamplerBuilder = Callable[[Mapping[str, Any], "SearchSpace"], "optuna.samplers.BaseSampler"]
 SAMPLERS: Registry[SamplerBuilder] = Registry("sampling algorithm")

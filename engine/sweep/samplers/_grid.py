@@ -5,11 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from automl.engine.sweep.attrs import CONTINUES_ATTR, GRID_ID_ATTR, INTERRUPTED_ATTR
 from automl.engine.sweep.samplers._base import SAMPLERS
-
-GRID_ID_ATTR = "automl_grid_id"
-INTERRUPTED_ATTR = "automl_interrupted"
-CONTINUES_ATTR = "automl_continues"  # a trial that continues an interrupted one (recovery.py)
 
 
 @SAMPLERS.register("grid")
@@ -21,6 +18,8 @@ def build_grid_sampler(settings: Mapping[str, Any], space):
 def make_grid_point_sampler(points: list[dict]):
     """Build the sampler class lazily so importing this module does not import Optuna."""
     import optuna
+
+    from automl.engine.sweep import storage
 
     class GridPointSampler(optuna.samplers.BaseSampler):
         """Gives each new trial the first grid point no live or finished trial holds.
@@ -49,7 +48,7 @@ def make_grid_point_sampler(points: list[dict]):
                 # max_trials and is_exhausted stop the controller first; past the end we
                 # repeat the last point rather than crash a concurrent ask.
                 grid_id = free[0] if free else len(self.points) - 1
-            study._storage.set_trial_system_attr(trial._trial_id, GRID_ID_ATTR, grid_id)
+            storage.set_trial_system_attr(study, storage.trial_id(trial), GRID_ID_ATTR, grid_id)
 
         def predecessor_point(self, study, trial) -> int | None:
             predecessor = trial.user_attrs.get(CONTINUES_ATTR)
@@ -62,7 +61,7 @@ def make_grid_point_sampler(points: list[dict]):
             )
 
         def sample_independent(self, study, trial, param_name, param_distribution) -> Any:
-            grid_id = study._storage.get_trial_system_attrs(trial._trial_id)[GRID_ID_ATTR]
+            grid_id = storage.trial_system_attrs(study, storage.trial_id(trial))[GRID_ID_ATTR]
             return self.points[grid_id]["optuna"][param_name]
 
         def free_point_ids(self, study) -> list[int]:

@@ -1,0 +1,149 @@
+"""What a finished trial's process means: its `TrialResult` as the job records it, and what
+a job's outcomes so far mean for the job (a failure streak, its final status).
+
+The trial's own result.json is the start; the controller's view overrides it where the
+controller knows better: a trial it stopped (pruned, timed out, canceled) gets that state,
+a trial that exited without a result (killed, crashed) is failed with the reason, and the
+duration is the controller's wall time of the trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from automl.engine.sweep.launch import RunningTrial
+from automl.engine.trials import CANCELED, COMPLETE, FAILED, PRUNED, SCORED_STATES, TrialResult
+from automl.engine.trials.result import read_result_or_error
+
+logger = logging.getLogger("automl.sweep")
+
+FAILURE_STREAK = 3
+LOG_TAIL_LINES = 20
+NO_SCORE = "the trial finished without a score"
+
+
+def judge_trial(
+    running: RunningTrial, returncode: int, best_reported: Callable[[], float | None]
+) -> TrialResult:
+    """The outcome to record for a trial whose process ended with `returncode`;
+    `best_reported()`: its best score reported to the study (for a trial pruned by us)."""
+    result, unreadable = read_result_or_error(running.trial_dir)
+    base = result or TrialResult(FAILED)
+    duration = running.duration_s
+    state = running.stop_state
+    if state is not None:
+        score = best_reported() if state == PRUNED and base.score is None else base.score
+        return base.judged(
+            state,
+            running.stop_error,
+            score=score,
+            duration_s=duration,
+            interrupted=state == CANCELED,
+        )
+    if returncode == 0 and result is not None and result.is_scored:
+        if result.state == COMPLETE and result.score is None:
+            return base.judged(FAILED, NO_SCORE, duration_s=duration, interrupted=False)
+        return base.judged(result.state, None, duration_s=duration, interrupted=False)
+    error = base.error or unreadable or exit_message(returncode, running.trial_dir)
+    return base.judged(FAILED, error, duration_s=duration, interrupted=False)
+
+
+def exit_message(returncode: int, trial_dir: Path) -> str:
+    """Why a trial process that left no result ended."""
+    log = trial_dir / "trial.log"
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        if name == "SIGKILL":  # nothing of ours sends it to a trial that was not stopped
+            return (
+                "the trial process was killed by SIGKILL, most likely by the system's "
+                "out-of-memory killer: lower training_batch_size or max_concurrent_trials "
+                f"(the trial's checkpoint, if any, is kept); see {log}"
+            )
+        return f"the trial process was killed by {name}; see {log}"
+    return f"the trial process exited with code {returncode} without a result; see {log}"
+
+
+def failure_streak_error(rows: list[dict], max_trials: int) -> str | None:
+    """Why to stop when the first trials all failed with the same error (the rest would
+    too); None while that is not so."""
+    done = [r for r in rows if r["state"] not in ("running", CANCELED)]
+    if any(r["state"] in SCORED_STATES for r in done):
+        return None
+    streak = min(FAILURE_STREAK, max_trials)
+    errors = {error_signature(r["error"]) for r in done[:streak] if r["state"] == FAILED}
+    if len(done) < streak or len(errors) != 1:
+        return None
+    error = errors.pop()
+    if streak == 1:
+        return f"its trial failed: {error}"
+    return f"the first {streak} trials all failed with the same error: {error}"
+
+
+def final_status(rows: list[dict], stop_reason: tuple[str, str] | None) -> tuple[str, str | None]:
+    """(the job's status, its error) from its trials and why it stopped, if it was."""
+    kind, message = stop_reason or (None, None)
+    if kind == "canceled":
+        return "canceled", message
+    if any(r["state"] in SCORED_STATES for r in rows):
+        return "completed", message if kind == "timeout" else None
+    if kind is not None:
+        return "failed", message
+    errors = [r["error"] for r in rows if r["error"]]
+    last = f"; the last error: {errors[-1]}" if errors else ""
+    return "failed", f"every trial failed{last}"
+
+
+def log_finished(number: int, params: dict, result: TrialResult, best: dict, metric: str) -> None:
+    """One line per finished trial, as Optuna's ("trial 7 finished: accuracy 0.913 with
+    {...}; best is trial 5 (0.921)")."""
+    best_text = f"best is trial {best['number']} ({best['score']:.4g})" if best else "no best yet"
+    if result.state == COMPLETE:
+        logger.info(
+            "trial %d finished: %s %.4g with %s; %s",
+            number,
+            metric,
+            result.score,
+            params,
+            best_text,
+        )
+    elif result.state == PRUNED:
+        logger.info(
+            "trial %d pruned at epoch %s: %s %s with %s; %s",
+            number,
+            result.epochs_completed,
+            metric,
+            _fmt(result.score),
+            params,
+            best_text,
+        )
+    else:
+        # the error may end in hint lines: the best comes first so it never trails them
+        logger.warning("trial %d %s (%s): %s", number, result.state, best_text, result.error)
+
+
+def _fmt(score: float | None) -> str:
+    return "-" if score is None else f"{score:.4g}"
+
+
+def error_signature(error: str | None) -> str:
+    """The line that names the error: a traceback's last line, an AutomlError's message
+    (not its `hint:` line)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("hint:")] or lines
+    return lines[-1] if lines else "unknown error"
+
+
+def log_tail(path: Path, n_lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of a trial's log (its last 8 KiB at most)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            text = handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-n_lines:])
