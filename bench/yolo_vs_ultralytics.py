@@ -1,7 +1,8 @@
 """Our YOLO trial against plain Ultralytics training, same settings, same data, one run.
 
-    python bench/yolo_vs_ultralytics.py [--model yolov8] [--model-size small] [--epochs 10]
-        [--image-size 320] [--batch 8] [--data examples/data/raccoon] [--device auto|cpu]
+    python bench/yolo_vs_ultralytics.py [--quick] [--model yolov8] [--model-size small]
+        [--epochs 10] [--image-size 320] [--batch 8] [--data examples/data/raccoon]
+        [--device auto|cpu|cuda] [--json F] [--markdown F]
 
 1. `automl job create` trains one trial (Ultralytics' loop inside our adapter; validation
    by our DetectionEvaluator through the YOLO predictor).
@@ -10,8 +11,11 @@
    validator, as `yolo train` would.
 
 Printed: training images/s of both (training epochs only, validation excluded), the ratio
-(goal >= 0.95), and mAP@0.5 of both models scored by our evaluator on the same validation
-manifest, plus Ultralytics' own mAP50 of the plain run (goal: the same mAP).
+(goal >= 1.0 on a GPU, issue 18), and mAP@0.5 of both models scored by our evaluator on the
+same validation manifest, plus Ultralytics' own mAP50 of the plain run (goal: the same mAP).
+`--device auto` trains on CUDA when torch sees a GPU (both sides: the plain run takes the
+trial's device), bf16 as the trial does. `--quick` (and any run without CUDA unless sizes
+are given): the tiny test model at 64 px, 1 epoch, so the whole comparison runs on a CPU.
 """
 
 from __future__ import annotations
@@ -25,6 +29,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))  # gpu_common
+from gpu_common import (  # noqa: E402
+    append_markdown,
+    device_info,
+    markdown_table,
+    pick_device,
+    write_json,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,6 +64,7 @@ training_parameters:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny model, 64 px, 1 epoch")
     parser.add_argument("--model", default="yolov8")
     parser.add_argument("--model-size", default="small")
     parser.add_argument("--epochs", type=int, default=10)
@@ -59,10 +73,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--data", default=str(REPO / "examples" / "data" / "raccoon"))
     parser.add_argument("--task", default="image_object_detection")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--pretrained", action="store_true")
     parser.add_argument("--workdir", default=None)
-    return parser.parse_args()
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--markdown", help="append a markdown section here")
+    args = parser.parse_args()
+    args.device = pick_device(args.device)
+    if args.quick:
+        args.model, args.model_size, args.epochs = "test_tiny_yolo", "small", 1
+        args.image_size, args.batch, args.workers = 64, 4, 0
+    return args
 
 
 def run_ours(args, workdir: Path) -> tuple[dict, Path]:
@@ -155,24 +176,59 @@ def main() -> int:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="yolo_bench_"))
     workdir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(workdir / "ultralytics_config"))
     result, trial_dir = run_ours(args, workdir)
     ours_speed = our_images_per_second(trial_dir)
     plain_speed, plain_their_map, plain_our_map = run_plain(trial_dir, workdir)
-    print(
-        f"setting: {args.model} {args.model_size}, {args.epochs} epochs, imgsz "
-        f"{args.image_size}, batch {args.batch}, data {args.data}"
-    )
-    print(
-        f"ours   : {ours_speed:8.1f} training images/s, mAP@0.5 (our evaluator) "
-        f"{result['score']:.4f} (best epoch {result['best_epoch']})"
-    )
-    print(
-        f"plain  : {plain_speed:8.1f} training images/s, mAP@0.5 (our evaluator) "
-        f"{plain_our_map:.4f}, Ultralytics' own mAP50 {plain_their_map:.4f}"
-    )
-    print(f"speed ratio ours/plain: {ours_speed / plain_speed:.3f} (goal >= 0.95)")
-    print(f"run folders under {workdir}")
+    figures = {
+        "ours_images_per_s": round(ours_speed, 1),
+        "plain_images_per_s": round(plain_speed, 1),
+        "ratio": round(ours_speed / plain_speed, 3),
+        "ours_map50": result["score"],
+        "ours_best_epoch": result["best_epoch"],
+        "plain_map50_our_evaluator": plain_our_map,
+        "plain_map50_ultralytics": plain_their_map,
+    }
+    report(args, figures, workdir)
     return 0
+
+
+def report(args, figures: dict, workdir: Path) -> None:
+    """The comparison on stdout, and as JSON and a markdown section when asked."""
+    info = device_info(args.device)
+    setting = (
+        f"{args.model} {args.model_size}, {args.epochs} epochs, imgsz {args.image_size}, "
+        f"batch {args.batch}, workers {args.workers}, data {Path(args.data).name}, "
+        f"device {info['name']}"
+    )
+    lines = [
+        f"setting: {setting}",
+        f"ours   : {figures['ours_images_per_s']:8.1f} training images/s, mAP@0.5 (our "
+        f"evaluator) {figures['ours_map50']:.4f} (best epoch {figures['ours_best_epoch']})",
+        f"plain  : {figures['plain_images_per_s']:8.1f} training images/s, mAP@0.5 (our "
+        f"evaluator) {figures['plain_map50_our_evaluator']:.4f}, Ultralytics' own mAP50 "
+        f"{figures['plain_map50_ultralytics']:.4f}",
+        f"speed ratio ours/plain: {figures['ratio']:.3f} (goal >= 1.0 at equal mAP)",
+    ]
+    print("\n".join(lines) + f"\nrun folders under {workdir}", flush=True)
+    write_json(
+        args.json, {"bench": "yolo_vs_ultralytics", "device": info, "setting": setting, **figures}
+    )
+    rows = [
+        ["ours (automl job create)", figures["ours_images_per_s"], figures["ours_map50"], None],
+        [
+            "plain Ultralytics",
+            figures["plain_images_per_s"],
+            figures["plain_map50_our_evaluator"],
+            figures["plain_map50_ultralytics"],
+        ],
+    ]
+    header = ["run", "images/s", "mAP@0.5 (ours)", "mAP50 (Ultralytics)"]
+    append_markdown(
+        args.markdown,
+        f"YOLO: our trial vs plain Ultralytics ({info['name']})",
+        [setting, "", *markdown_table(header, rows), "", lines[-1]],
+    )
 
 
 if __name__ == "__main__":

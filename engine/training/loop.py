@@ -7,9 +7,10 @@ import logging
 import os
 import random
 import signal
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ from automl.engine.data.manifest import read_manifest
 from automl.engine.errors import TrialError
 from automl.engine.models import ModelSpec, build_model, freeze_layer_groups
 from automl.engine.tasks.classification import build_train_transform, build_valid_transform
-from automl.engine.training.distributed import distributed_sampler
+from automl.engine.training.distributed import current, distributed_sampler
 from automl.engine.training.incremental import start_from_checkpoint
 from automl.engine.training.settings import TrainingSettings
 
@@ -72,12 +73,18 @@ def seed_everything(seed: int | None, *, fixed_input_size: bool = True) -> None:
     """
     if seed is None:
         torch.backends.cudnn.benchmark = fixed_input_size
-        return
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic = True
-    torch.backends.cudnn.benchmark = False
+    else:
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    if torch.cuda.is_available():  # the settings a GPU trial's speed depends on, in its log
+        logger.info(
+            "cudnn: benchmark=%s deterministic=%s",
+            torch.backends.cudnn.benchmark,
+            torch.backends.cudnn.deterministic,
+        )
 
 
 def worker_init(worker_id: int) -> None:
@@ -211,6 +218,7 @@ class TrainingState:
     multilabel: bool
     canceled: Callable[[], bool] = lambda: False
     ddp_model: nn.Module | None = None  # DDP around `model` in a distributed trial
+    epoch_speed: dict = field(default_factory=dict)  # the last epoch's seconds, images/s
 
 
 def out_of_memory_error(settings: TrainingSettings, which: str) -> TrialError:
@@ -265,7 +273,7 @@ def train_one_epoch(
     accumulate = state.settings.gradient_accumulation_step
     n_steps = len(loader)
     loss_sum = torch.zeros((), device=state.device.torch_device)
-    n_seen = 0
+    n_seen, started = 0, time.monotonic()
     state.optimizer.zero_grad(set_to_none=True)
     for step, batch in enumerate(loader, 1):
         if state.canceled():
@@ -281,7 +289,16 @@ def train_one_epoch(
         n_seen += n_images
         on_step(step, n_steps, lambda total=loss_sum, n=n_seen: (total / n).item())
     state.scheduler.step_epoch()
-    return (loss_sum / max(n_seen, 1)).item()
+    mean_loss = (loss_sum / max(n_seen, 1)).item()  # waits for the device's last step
+    state.epoch_speed = epoch_speed(time.monotonic() - started, n_seen)
+    return mean_loss
+
+
+def epoch_speed(seconds: float, n_images: int) -> dict:
+    """One training epoch's throughput; in a distributed trial each process trains its own
+    shard in the same time, so every process counts for as many images as this one."""
+    images = n_images * current().world_size
+    return {"seconds": round(seconds, 3), "images_per_s": round(images / max(seconds, 1e-9), 1)}
 
 
 def check_finite(loss: torch.Tensor, step: int) -> None:

@@ -104,6 +104,7 @@ class TrialRun:
     best_details: dict = field(default_factory=dict)
     reporter: object = None
     trainer: object = None  # the task's trainer (engine/training/trainers.py)
+    speed: dict = field(default_factory=dict)  # the last epoch's training seconds, images/s
 
     @property
     def elapsed_s(self) -> float:
@@ -136,6 +137,7 @@ def run_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, 
     distributed.set_loader_epoch(data.train_loader, epoch)
     try:
         loss = run.trainer.train_one_epoch(state, data, on_step)
+        run.speed = getattr(state, "epoch_speed", {})
         return distributed.mean_across_ranks(loss)
     except torch.OutOfMemoryError as exc:
         raise out_of_memory_error(run.settings, "training_batch_size") from exc
@@ -151,7 +153,7 @@ def evaluate_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: 
         "epoch": epoch,
         "elapsed_s": run.elapsed_s,
         "lr": state.optimizer.param_groups[0]["lr"],
-        "train": {"loss": train_loss},
+        "train": {"loss": train_loss, **run.speed},
         "valid": evaluation.metrics,
     }
     append_jsonl(run.trial_dir / "metrics.jsonl", record)
@@ -241,13 +243,14 @@ def log_epoch(run: TrialRun, epoch: int, train_loss: float, score, eta) -> None:
     )
     shown = "-" if score is None else f"{score:.4f}"
     logger.info(
-        "epoch %d/%d: train loss %.4f, %s %s (best %s)",
+        "epoch %d/%d: train loss %.4f, %s %s (best %s)%s",
         epoch,
         n_epochs,
         train_loss,
         run.primary_key,
         shown,
         "-" if best is None else f"{best:.4f}",
+        f", {run.speed['images_per_s']} images/s" if run.speed else "",
     )
 
 
