@@ -40,7 +40,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", help="a model reference (default: a fresh package)")
     parser.add_argument("--model-name", default="resnet18")
     parser.add_argument("--size", type=int, default=224, help="valid_crop_size of the package")
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, help="per measurement (default 200; 60 quick)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both sides)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-batch-size", type=int, default=8)
@@ -48,7 +48,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-router", action="store_true", help="skip the endpoint router row")
     args = parser.parse_args()
     if args.quick:
-        args.model_name, args.size, args.requests = "test_tiny_cnn", 64, 60
+        args.model_name, args.size = "test_tiny_cnn", 64
+    args.requests = args.requests or (60 if args.quick else 200)
     return args
 
 

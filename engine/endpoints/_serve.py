@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from automl.engine.endpoints._placement import Placer
 from automl.engine.endpoints._router import EndpointRouter
@@ -46,28 +46,26 @@ def serve_endpoint(
     placer = Placer(device, gpus)
     listener = bind_socket(host, port)
     url = _url(host, listener.getsockname()[1])
-    claim_endpoint(store, name, url)
-    router = EndpointRouter(name)
-    server = uvicorn.Server(server_config(router, host, port, log_level))
-    supervisor = EndpointSupervisor(
-        store,
-        name,
-        router,
-        placer=placer,
-        max_batch_size=max_batch_size,
-        worker_log_level=log_level,
-        on_deleted=lambda: setattr(server, "should_exit", True),
-    )
-    router.lifespan = (supervisor.start, supervisor.stop)
-    logger.info("endpoint %s: keys: automl endpoint get-credentials %s", name, name)
-    if on_listening is not None:
-        on_listening(url)
-    try:
-        server.run(sockets=[listener])
-    finally:
-        supervisor.kill()
-        release_endpoint(store, name)
-        listener.close()
+    with contextlib.closing(listener), claimed(store, name, url):
+        router = EndpointRouter(name)
+        server = uvicorn.Server(server_config(router, host, port, log_level))
+        supervisor = EndpointSupervisor(
+            store,
+            name,
+            router,
+            placer=placer,
+            max_batch_size=max_batch_size,
+            worker_log_level=log_level,
+            on_deleted=lambda: setattr(server, "should_exit", True),
+        )
+        router.lifespan = (supervisor.start, supervisor.stop)
+        logger.info("endpoint %s: keys: automl endpoint get-credentials %s", name, name)
+        if on_listening is not None:
+            on_listening(url)
+        try:
+            server.run(sockets=[listener])
+        finally:
+            supervisor.kill()  # what a failed shutdown left: never orphan a worker
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -95,8 +93,10 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def claim_endpoint(store: EndpointStore, name: str, url: str) -> None:
-    """Record this process as the endpoint's server; refused while another one runs."""
+@contextlib.contextmanager
+def claimed(store: EndpointStore, name: str, url: str) -> Iterator[None]:
+    """This process recorded as the endpoint's server while the block runs (refused while
+    another one runs); the record is cleared after it, if the endpoint still exists."""
     me = ProcessIdentity.current()
     with store.transaction() as db:
         record = store.read(db, name)
@@ -108,12 +108,10 @@ def claim_endpoint(store: EndpointStore, name: str, url: str) -> None:
                 hint=f"stop that process first (kill {other.pid})",
             )
         store.set_server(db, name, {**me.to_json(), "url": url})
-
-
-def release_endpoint(store: EndpointStore, name: str) -> None:
-    """Clear this process's record from the endpoint (if the endpoint still exists)."""
-    me = ProcessIdentity.current()
-    with contextlib.suppress(AutomlError), store.transaction() as db:
-        record = store.read(db, name)
-        if record.server and ProcessIdentity.from_json(record.server) == me:
-            store.set_server(db, name, None)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AutomlError), store.transaction() as db:
+            record = store.read(db, name)
+            if record.server and ProcessIdentity.from_json(record.server) == me:
+                store.set_server(db, name, None)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from endpoint_fakes import group
 from endpoint_files import write_deployment, write_endpoint
-from fake_workers import group
 
 from automl.engine import endpoints as ep
 from automl.engine.endpoints._groups import DeploymentGroup

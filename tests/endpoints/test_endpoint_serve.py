@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -202,6 +203,10 @@ def test_two_instances_a_killed_worker_and_the_routers_end(endpoint, traffic_dur
     while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(pid) for pid in workers)
+    from automl.engine.endpoints._supervisor import RUNTIME_PREFIX, remove_stale_runtime_dirs
+
+    remove_stale_runtime_dirs()  # what the next `serve` does with the killed router's sockets
+    assert not list(Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}{endpoint.process.pid}-*"))
 
 
 def _green(health: dict) -> dict:

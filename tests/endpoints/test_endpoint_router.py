@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fake_workers import FakeWorker, group
+from endpoint_fakes import FakeWorker, group
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
 
