@@ -1,13 +1,17 @@
 """Endpoint overhead: requests/s and p50/p99 latency at concurrency 1 and 8 against the
-raw in-process predictor on the same images (issue 7).
+raw in-process predictor on the same images (issue 7), and the router of an endpoint with
+two deployments at 50/50 against one model served alone (issue 21).
 
     .venv/bin/python bench/serving.py [--model REF] [--model-name resnet18] [--size 224]
         [--requests 200] [--threads 1] [--device cpu|cuda|auto] [--phases] [--quick]
-        [--json F] [--markdown F]
+        [--no-router] [--json F] [--markdown F]
 
 Without --model, an untrained package of --model-name is written to a temporary folder
 (pretrained=False: nothing is downloaded). The endpoint runs as `automl model serve` in a
 child process with the same thread count; clients are threads with keep-alive connections.
+The router row runs `automl endpoint serve` on an endpoint made from Azure's endpoint and
+deployment files (two deployments of the same package, traffic blue=50 green=50, each
+worker with the same thread count) in a temporary AUTOML_HOME.
 Goals: at most 1 ms added at concurrency 1; at least 0.8x raw throughput at concurrency 8
 (issue 18 asks 0.9x on a GPU).
 
@@ -15,7 +19,7 @@ Goals: at most 1 ms added at concurrency 1; at least 0.8x raw throughput at conc
 with timers around its stages (body, parsing, decode and its hand-off, batching,
 preprocessing, copies to and from the device, forward, response encoding), and a table of
 where the time goes at concurrency 1 and 8 (see that file; the product code is not changed).
---quick: a 64 px package and 40 requests (a CPU check of every path).
+--quick: the tiny test model at 64 px and 40 requests (a CPU check of every path).
 """
 
 from __future__ import annotations
@@ -43,17 +47,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--model", help="a model reference (default: a fresh package)")
     parser.add_argument("--model-name", default="resnet18")
     parser.add_argument("--size", type=int, default=224, help="valid_crop_size of the package")
-    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--requests", type=int, help="per measurement (default 200; 40 quick)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (both sides)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--max-batch-size", type=int, default=8)
     parser.add_argument("--phases", action="store_true", help="time the server's stages")
-    parser.add_argument("--quick", action="store_true", help="64 px, 40 requests")
+    parser.add_argument("--quick", action="store_true", help="test_tiny_cnn, 64 px, 40 requests")
+    parser.add_argument("--no-router", action="store_true", help="skip the endpoint router row")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--markdown", help="append a markdown section here")
     args = parser.parse_args()
     if args.quick:
-        args.size, args.requests = 64, 40
+        args.model_name, args.size = "test_tiny_cnn", 64
+    args.requests = args.requests or (40 if args.quick else 200)
     if args.device == "auto":
         import torch
 
@@ -113,9 +119,7 @@ def bench_raw(predictor, images: list[Image.Image], n: int, batch: int) -> dict:
 
 
 def start_server(ref: str, args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "AUTOML_ENDPOINT_KEY": KEY, "OMP_NUM_THREADS": str(args.threads)}
     command = [
         sys.executable,
@@ -139,13 +143,19 @@ def start_server(ref: str, args: argparse.Namespace) -> tuple[subprocess.Popen, 
     return process, url
 
 
-def wait_ready(url: str) -> None:
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_ready(url: str, path: str = "/health") -> None:
     import httpx
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health").status_code == 200:
+            if httpx.get(f"{url}{path}").status_code == 200:
                 return
         except httpx.TransportError:
             pass
@@ -153,13 +163,13 @@ def wait_ready(url: str) -> None:
     raise SystemExit("the endpoint did not start")
 
 
-def bench_http(url: str, encoded: list[str], n: int, concurrency: int) -> dict:
+def bench_http(url: str, encoded: list[str], n: int, concurrency: int, key: str = KEY) -> dict:
     import httpx
 
     bodies = [
         f'{{"input_data": {{"columns": ["image"], "data": ["{e}"]}}}}'.encode() for e in encoded
     ]
-    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
 
     def client(worker: int) -> list[float]:
         latencies = []
@@ -181,6 +191,66 @@ def bench_http(url: str, encoded: list[str], n: int, concurrency: int) -> dict:
     return summarise([x for r in results for x in r], wall)
 
 
+ENDPOINT_FILE = "name: bench-ep\nauth_mode: key\n"
+DEPLOYMENT_FILE = """\
+name: {name}
+endpoint_name: bench-ep
+model:
+  path: {package}
+  type: mlflow_model
+instance_type: Standard_DS3_v2
+instance_count: 1
+environment_variables:
+  OMP_NUM_THREADS: {threads}
+request_settings:
+  request_timeout_ms: 60000
+  max_concurrent_requests_per_instance: 8
+readiness_probe:
+  initial_delay: 1
+  period: 1
+"""
+
+
+def start_router(package: str, args: argparse.Namespace, folder: Path):
+    """`automl endpoint serve` of a two-deployment endpoint at 50/50 -> (process, url, key)."""
+    import json
+
+    env = {**os.environ, "AUTOML_HOME": str(folder / "home")}
+
+    def automl(*words: str) -> str:
+        command = [sys.executable, "-m", "automl.cli.main", *words]
+        return subprocess.run(command, env=env, check=True, capture_output=True, text=True).stdout
+
+    (folder / "endpoint.yml").write_text(ENDPOINT_FILE)
+    automl("endpoint", "create", "--file", str(folder / "endpoint.yml"))
+    for name in ("blue", "green"):
+        text = DEPLOYMENT_FILE.format(name=name, package=package, threads=args.threads)
+        (folder / f"{name}.yml").write_text(text)
+        automl("deployment", "create", "--file", str(folder / f"{name}.yml"))
+    automl("endpoint", "update", "bench-ep", "--traffic", "blue=50 green=50")
+    key = json.loads(automl("endpoint", "get-credentials", "bench-ep", "-o", "json"))
+    command = [sys.executable, "-m", "automl.cli.main", "endpoint", "serve", "bench-ep",
+               "--port", str(free_port()), "--device", args.device,
+               "--max-batch-size", str(args.max_batch_size), "-o", "json"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    url = json.loads(process.stdout.readline())["scoring_uri"].rsplit("/", 1)[0]
+    wait_ready(url, "/ready")
+    return process, url, key["primaryKey"]
+
+
+def bench_router(package: str, encoded: list[str], args: argparse.Namespace):
+    with tempfile.TemporaryDirectory() as tmp:
+        process, url, key = start_router(package, args, Path(tmp))
+        try:
+            return (
+                bench_http(url, encoded, args.requests, 1, key),
+                bench_http(url, encoded, args.requests, 8, key),
+            )
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+
+
 def row(name: str, stats: dict) -> str:
     return f"{name:<34} {stats['rps']:>9.1f} {stats['p50']:>9.2f} {stats['p99']:>9.2f}"
 
@@ -195,7 +265,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         ref = args.model or str(make_package(args.model_name, args.size, Path(tmp) / "pkg"))
-        predictor = Predictor.from_package(resolve_model_ref(ref), device=args.device)
+        package = str(resolve_model_ref(ref))
+        predictor = Predictor.from_package(package, device=args.device)
         images, encoded = load_images(32)
         raw1 = bench_raw(predictor, images, args.requests, 1)
         raw8 = bench_raw(predictor, images, args.requests, 8)
@@ -207,16 +278,20 @@ def main() -> None:
             process.terminate()
             process.wait(timeout=30)
         phases = measure_phases(ref, args, encoded) if args.phases else None
+        routed = None if args.no_router else bench_router(package, encoded, args)
     print(
         f"model {predictor.meta['model_name']} {predictor.settings['valid_crop_size']}px, "
         f"device {args.device}, torch threads {args.threads}, {args.requests} requests, "
-        f"1 image each, max batch {args.max_batch_size}"
+        f"1 image each, max batch {args.max_batch_size}, {os.cpu_count()} CPUs"
     )
     print(f"{'':<34} {'images/s':>9} {'p50 ms':>9} {'p99 ms':>9}")
     print(row("raw predictor, batch 1", raw1))
     print(row("raw predictor, batch 8 (per call)", raw8))
     print(row("endpoint, concurrency 1", http1))
     print(row("endpoint, concurrency 8 (batched)", http8))
+    if routed is not None:
+        print(row("router 50/50, concurrency 1", routed[0]))
+        print(row("router 50/50, concurrency 8", routed[1]))
     print(
         f"added latency at concurrency 1: p50 {http1['p50'] - raw1['p50']:+.2f} ms (goal <= 1 ms)"
     )
@@ -224,7 +299,15 @@ def main() -> None:
         f"throughput at concurrency 8: {http8['rps'] / raw1['rps']:.2f}x raw batch 1 "
         f"(goal >= 0.8x), {http8['rps'] / raw8['rps']:.2f}x raw batch 8"
     )
+    if routed is not None:
+        print(
+            f"router added latency (two deployments at 50/50 vs one model): p50 "
+            f"{routed[0]['p50'] - http1['p50']:+.2f} ms at concurrency 1, "
+            f"{routed[1]['p50'] - http8['p50']:+.2f} ms at concurrency 8"
+        )
     rows = {"raw_1": raw1, "raw_8": raw8, "endpoint_1": http1, "endpoint_8": http8}
+    if routed is not None:
+        rows |= {"router_1": routed[0], "router_8": routed[1]}
     save_results(args, predictor, rows, phases)
 
 

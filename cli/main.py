@@ -15,7 +15,7 @@ import typer
 from automl.cli._common import configure_logging, state
 
 # One typer module per noun; each defines `app`.
-NOUNS = ("job", "schema", "data", "model", "weights")
+NOUNS = ("job", "schema", "data", "model", "weights", "endpoint", "deployment")
 HELP_OPTIONS = ["-h", "--help"]
 
 app = typer.Typer(

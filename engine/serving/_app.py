@@ -8,6 +8,7 @@ answers exactly what batch scoring writes.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import secrets
@@ -54,11 +55,13 @@ def create_app(
     max_body_bytes: int | None = None,
     limits: ServingLimits | None = None,
     allowed_hosts: Iterable[str] | None = None,
+    warmup: bool = False,
 ) -> FastAPI:
     """The endpoint app. `auth_key=None` serves without auth (`--auth none`); then only
     requests whose Host names one of `allowed_hosts` are answered (None: no check; `serve`
     always passes them). `limits`: default ServingLimits.resolve(); `max_body_bytes`
-    overrides its body bound."""
+    overrides its body bound. `warmup`: once started, score one blank image through the
+    batcher; /health says ready only after it answered (an endpoint's readiness probe)."""
     limits = limits or ServingLimits.resolve()
     if max_body_bytes is not None:
         limits = dataclasses.replace(limits, body_bytes=max_body_bytes)
@@ -68,7 +71,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await worker.start()
+        app.state.warmed = not warmup
+        warming = asyncio.create_task(_warm_up(app, worker)) if warmup else None
         yield
+        if warming is not None:
+            warming.cancel()
         await worker.stop()
         scorer.shutdown()
 
@@ -87,6 +94,19 @@ def create_app(
         app.add_middleware(HostCheckMiddleware, allowed=allowed_hosts)
     _add_routes(app, predictor, worker, scorer)
     return app
+
+
+async def _warm_up(app: FastAPI, worker: BatchingWorker) -> None:
+    """One blank image through the batcher and the model: the first request pays no
+    first-call costs, and readiness means the model has answered."""
+    from PIL import Image
+
+    try:
+        await worker.predict([Image.new("RGB", (64, 64), (128, 128, 128))])
+    except Exception:  # the model cannot score: stay unready, say why
+        logger.exception("the warm-up request failed; the endpoint stays unready")
+        return
+    app.state.warmed = True
 
 
 class BearerKeyMiddleware:
@@ -120,7 +140,7 @@ class BearerKeyMiddleware:
 def _add_routes(app: FastAPI, predictor: Predictor, worker: BatchingWorker, scorer: Scorer):
     @app.get("/health", summary="Liveness and readiness")
     async def health() -> JSONResponse:
-        ready = worker.running
+        ready = worker.running and app.state.warmed
         body = {
             "live": True,
             "ready": ready,
