@@ -20,9 +20,10 @@ import torch
 from torch import nn
 
 from automl.engine.errors import AutomlError
+from automl.engine.tasks import TASKS, tasks_of_kind
 from automl.engine.utils.registry import Registry
 
-CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
+CLASSIFICATION_TASKS = tuple(tasks_of_kind("classification"))
 # captum's integration rules; Azure documents the first two and its runtime accepts all five.
 APPROXIMATION_METHODS = (
     "riemann_middle",
@@ -32,6 +33,11 @@ APPROXIMATION_METHODS = (
     "riemann_trapezoid",
 )
 MIN_N_STEPS = 2
+
+
+def is_multilabel(task: str) -> bool:
+    """The task's descriptor says so (an unknown task is not)."""
+    return task in TASKS and TASKS.get(task).multilabel
 
 
 class ExplainError(AutomlError):

@@ -23,6 +23,7 @@ from automl.engine.explain._base import (
     ExplainParameters,
     ExplainSample,
     gradients_for_inputs,
+    is_multilabel,
 )
 from automl.engine.explain._visualize import png_base64, png_bytes, render_grid
 from automl.engine.tasks.classification import (
@@ -33,7 +34,6 @@ from automl.engine.tasks.classification import (
 )
 
 logger = logging.getLogger("automl.explain")
-MULTILABEL_TASK = "image_classification_multilabel"
 
 
 @dataclass
@@ -76,12 +76,12 @@ def class_scores(predictor: Any, inputs: torch.Tensor) -> torch.Tensor:
     """Softmax (multi-class) or sigmoid (multi-label) scores of one input, on the CPU."""
     with torch.no_grad():
         logits = predictor.model(inputs).float().cpu()[0]
-    return torch.sigmoid(logits) if predictor.task == MULTILABEL_TASK else logits.softmax(0)
+    return torch.sigmoid(logits) if is_multilabel(predictor.task) else logits.softmax(0)
 
 
 def classes_to_explain(task: str, scores: torch.Tensor, threshold: float) -> list[int]:
     """Multi-class: the argmax. Multi-label: every class scoring at least `threshold`."""
-    if task == MULTILABEL_TASK:
+    if is_multilabel(task):
         return [i for i, score in enumerate(scores.tolist()) if score >= threshold]
     return [int(scores.argmax())]
 
@@ -139,7 +139,7 @@ def explain_images(
         attributions=attributions,
     ).checked()
     check_explainable(predictor)
-    multilabel = predictor.task == MULTILABEL_TASK
+    multilabel = is_multilabel(predictor.task)
     return [
         response_fields(explain_image(predictor, image, params), params, multilabel)
         for image in images

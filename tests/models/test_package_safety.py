@@ -258,7 +258,7 @@ def test_malformed_labels_json(package):
 @pytest.mark.parametrize(
     "edit",
     [
-        lambda text: text.replace("automl.engine.models.mlflow_loader", "os"),
+        lambda text: text.replace("automl.engine.predict.mlflow_loader", "os"),
         lambda text: text.replace("    data: .", "    data: .\n    code: evil"),
         lambda text: "flavors: [1]\n",
     ],
@@ -292,7 +292,7 @@ def test_full_size_yolo_package_round_trip(tmp_path):
 
 
 def test_mlflow_loader_shares_the_checks(yolo_package, tmp_path):
-    from automl.engine.models.mlflow_loader import _load_pyfunc
+    from automl.engine.predict.mlflow_loader import _load_pyfunc
 
     marker = tmp_path / "executed"
     code = f"__import__('pathlib').Path({str(marker)!r}).write_text('x') and None or nn.SiLU()"

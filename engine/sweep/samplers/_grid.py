@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from automl.engine.sweep.samplers._base import SAMPLERS
+from automl.engine.sweep.samplers._base import register_sampler
 
 GRID_ID_ATTR = "automl_grid_id"
 INTERRUPTED_ATTR = "automl_interrupted"
 CONTINUES_ATTR = "automl_continues"  # a trial that continues an interrupted one (recovery.py)
 
 
-@SAMPLERS.register("grid")
+@register_sampler("grid")
 def build_grid_sampler(settings: Mapping[str, Any], space):
     """A `GridPointSampler` over `space.grid_points()` (raises ConfigError off `choice`)."""
     return make_grid_point_sampler(space.grid_points())
