@@ -129,9 +129,12 @@ def restore_patched_functions() -> None:
 
 
 def is_yolo_model(name: str) -> bool:
-    """Kept for engine/sweep/controller.py's `_ddp_capable` until it asks
-    `family_of(name).distributed`; nothing else dispatches on it."""
-    return name in YOLO_MODELS or name in TINY_MODELS
+    """Whether `name`'s family trains on one GPU only. Kept, under its old name, for
+    engine/sweep/controller.py's `_ddp_capable` until that asks `family_of(name)
+    .distributed` itself; nothing else calls it."""
+    from automl.engine.models._base import MODELS, family_of
+
+    return name in MODELS and not family_of(name).distributed
 
 
 def default_model_size() -> str:

@@ -49,6 +49,13 @@ logger = logging.getLogger("automl.training")
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "none": "SGD"}
 NEVER_STOP = 10**6  # Ultralytics' own early stopping off: ours decides
+# the YoloCallbacks methods Ultralytics calls (on_fit_epoch_end: after its EMA update)
+CALLBACK_EVENTS = (
+    "on_train_epoch_start",
+    "on_train_batch_end",
+    "on_train_epoch_end",
+    "on_fit_epoch_end",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -382,21 +389,10 @@ class YoloTrainer(Trainer):
             return "complete"
         trainer = self.ultralytics_trainer(run, data_yaml, device, last)
         trainer.model = model
-        for event in (
-            "on_train_epoch_start",
-            "on_train_batch_end",
-            "on_train_epoch_end",
-            "on_fit_epoch_end",
-        ):
+        for event in CALLBACK_EVENTS:
             trainer.add_callback(event, getattr(callbacks, event))
         self.callbacks = callbacks
-        try:
-            trainer.train()
-        except RuntimeError as exc:
-            error = translate_error(exc, settings)
-            if error is exc:
-                raise
-            raise error from exc
+        run_ultralytics(trainer, settings)
         logger.info(
             "training: %.1f images/s (%d images in %.1f s)",
             callbacks.n_images / max(callbacks.train_seconds, 1e-9),
@@ -432,6 +428,17 @@ class YoloTrainer(Trainer):
         details = object_details(self.validation.labels, metrics)
         keep_latest = settings.validation_metric_type == "none"
         return Evaluation(clean_nested(values), score, details, keep_latest=keep_latest)
+
+
+def run_ultralytics(trainer, settings: YoloTrainingSettings) -> None:
+    """Ultralytics' training loop, its memory and dataset errors translated."""
+    try:
+        trainer.train()
+    except RuntimeError as exc:
+        error = translate_error(exc, settings)
+        if error is exc:
+            raise
+        raise error from exc
 
 
 def translate_error(exc: RuntimeError, settings: YoloTrainingSettings) -> Exception:

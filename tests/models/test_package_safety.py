@@ -271,6 +271,16 @@ def test_mlmodel_may_name_only_our_loader_without_code(package, edit):
     one_line_error(caught)
 
 
+def test_packages_naming_the_loaders_former_module_still_load(package):
+    """The MLflow loader moved beside the predictor; packages written before name its old
+    module, which is accepted (the same loader, and still no code paths)."""
+    path = package / "MLmodel"
+    text = path.read_text()
+    assert "automl.engine.predict.mlflow_loader" in text
+    path.write_text(text.replace("engine.predict.mlflow_loader", "engine.models.mlflow_loader"))
+    load_model_package(package)
+
+
 @pytest.mark.slow
 def test_full_size_yolo_package_round_trip(tmp_path):
     """A standard size (yolov5 small: scale 's' of Ultralytics' yolov5u config) rebuilds
