@@ -1,6 +1,6 @@
 """JSON Schemas of job files: the only place defaults and allowed values live.
 
-Two files, shipped as package data:
+The files, shipped as package data:
 
 - `job.schema.json`: JSON Schema 2020-12 of a job file for all four tasks (types, ranges,
   enums, task defaults, descriptions). Editors use it through the

@@ -60,9 +60,10 @@ def pinned_model_size(spec: ModelSpec) -> str | None:
     None for the families with one weights file."""
     if "files" not in weights_facts(spec):
         return None
-    from automl.engine.models._yolo import SIZE_ALIASES, default_model_size
+    from automl.engine.models._yolo import SIZE_ALIASES, default_model_size, model_scale
 
     size = spec.extra.get("model_size") or default_model_size()
+    model_scale(size)  # an unknown size is the user's error, named with the sizes there are
     return SIZE_ALIASES.get(size, size)
 
 

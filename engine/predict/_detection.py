@@ -212,7 +212,8 @@ class PolygonsFromMasks:
     normalised, traced from its thresholded mask (`mask_pixel_score_threshold`,
     `max_number_of_polygon_points`). Mixed into the torchvision and YOLO predictors."""
 
-    def mask_settings(self) -> None:
+    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
+        super().__init__(model, meta, settings, device)
         self.mask_threshold = float(self.setting("mask_pixel_score_threshold"))
         self.max_points = int(self.setting("max_number_of_polygon_points"))
 
@@ -230,10 +231,6 @@ class PolygonsFromMasks:
 
 class InstanceSegmentationPredictor(PolygonsFromMasks, DetectionPredictor):
     """Boxes plus polygons from Mask R-CNN's masks."""
-
-    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
-        super().__init__(model, meta, settings, device)
-        self.mask_settings()
 
 
 register_predictor("detection", "torch", DetectionPredictor)

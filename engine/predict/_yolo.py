@@ -186,10 +186,6 @@ class YoloOnnxModule(nn.Module):
 class YoloSegmentationPredictor(PolygonsFromMasks, YoloDetectionPredictor):
     """Boxes plus polygons traced from each prototype mask."""
 
-    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
-        super().__init__(model, meta, settings, device)
-        self.mask_settings()
-
 
 register_predictor("detection", "ultralytics", YoloDetectionPredictor)
 register_predictor("segmentation", "ultralytics", YoloSegmentationPredictor)
