@@ -20,7 +20,7 @@ A new model family with its own loop, or a new task kind, registers its trainer 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -68,8 +68,12 @@ class TrialInputs:
     resume: bool = False
 
     @classmethod
-    def from_spec(cls, spec: dict) -> TrialInputs:
-        """The inputs of a spec.json (the one place trainers' inputs are read from it)."""
+    def from_spec(cls, spec: Any) -> TrialInputs:
+        """The inputs of a trial's spec (the one place trainers' inputs are read from it):
+        spec.json's dictionary, or an object with the same fields as attributes
+        (`data.labels`, `primary_metric` as the metric's name, ...)."""
+        if not isinstance(spec, Mapping):
+            return cls._from_attributes(spec)
         data = spec["data"]
         return cls(
             task=get_task(spec["task"]),
@@ -81,6 +85,21 @@ class TrialInputs:
             trial_dir=Path(spec["trial_dir"]),
             run_dir=Path(spec["run_dir"]) if spec.get("run_dir") else None,
             resume=bool(spec.get("resume")),
+        )
+
+    @classmethod
+    def _from_attributes(cls, spec: Any) -> TrialInputs:
+        data = spec.data
+        return cls(
+            task=get_task(spec.task),
+            labels=list(data.labels),
+            train_manifest=Path(data.train_manifest),
+            valid_manifest=Path(data.valid_manifest),
+            training_parameters=spec.training_parameters,
+            primary_metric=spec.primary_metric,
+            trial_dir=Path(spec.trial_dir),
+            run_dir=Path(spec.run_dir) if spec.run_dir else None,
+            resume=bool(spec.resume),
         )
 
     @property
