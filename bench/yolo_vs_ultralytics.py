@@ -143,13 +143,15 @@ def run_plain(trial_dir: Path, workdir: Path) -> tuple[float, float, float]:
         ultralytics_arguments,
     )
     from automl.engine.training.loop import Device, seed_everything
+    from automl.engine.training.trainers import TrialInputs
 
     spec = json.loads((trial_dir / "spec.json").read_text())
+    trial = TrialInputs.from_spec(spec)
     settings = YoloTrainingSettings.from_parameters(spec["training_parameters"])
     device = Device.from_name(spec["device"])
     torch.set_num_threads(max(1, int(spec.get("n_threads") or 1)))
     seed_everything(settings.random_seed)
-    arguments = ultralytics_arguments(spec, settings, prepare_yolo_dataset(spec), device)
+    arguments = ultralytics_arguments(trial, settings, prepare_yolo_dataset(trial), device)
     arguments.update(project=str(workdir / "plain"), name="train")
     import_ultralytics()
     from ultralytics.models.yolo.detect import DetectionTrainer
@@ -157,14 +159,14 @@ def run_plain(trial_dir: Path, workdir: Path) -> tuple[float, float, float]:
 
     trainer_class = SegmentationTrainer if arguments["task"] == "segment" else DetectionTrainer
     trainer = trainer_class(overrides=arguments)
-    trainer.model = build_trial_model(spec, settings)
+    trainer.model = build_trial_model(trial, settings)
     meter = Throughput()
     trainer.add_callback("on_train_epoch_start", meter.epoch_start)
     trainer.add_callback("on_train_batch_end", meter.batch_end)
     trainer.add_callback("on_train_epoch_end", meter.epoch_end)
     trainer.train()
     their_map = float(trainer.metrics.get("metrics/mAP50(B)", float("nan")))
-    validation = build_validation(spec, settings)
+    validation = build_validation(trial, settings)
     values, _ = validation.evaluate(trainer.ema.ema, trainer.device, settings)
     return meter.images / max(meter.seconds, 1e-9), their_map, values["mean_average_precision"]
 

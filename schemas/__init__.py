@@ -1,6 +1,6 @@
 """JSON Schemas of job files: the only place defaults and allowed values live.
 
-Two files, shipped as package data:
+The files, shipped as package data:
 
 - `job.schema.json`: JSON Schema 2020-12 of a job file for all four tasks (types, ranges,
   enums, task defaults, descriptions). Editors use it through the
@@ -10,6 +10,10 @@ Two files, shipped as package data:
 - `models.json`: the models of each task, the default model, per-model defaults
   (vitb16r224 batch 48, yolov5 epochs 30, ...) and model families (which keys a family
   does not take, how many layer groups `layers_to_freeze` may freeze).
+- `weights.json`: where each model's pretrained weights are cached (file names, hub repos),
+  so checking them needs no torch.
+- `package_settings.schema.json`: the inference-only keys of a model package's
+  settings.json, with the defaults predictions use.
 
 Everything else (the config engine, the model registry tests, the sweep) reads them through
 the accessors below, so a default or a model name is written exactly once.
@@ -28,18 +32,17 @@ SCHEMA_DIR = Path(__file__).resolve().parent
 JOB_SCHEMA_PATH = SCHEMA_DIR / "job.schema.json"
 MODELS_PATH = SCHEMA_DIR / "models.json"
 LIMITS_PATH = SCHEMA_DIR / "limits.json"
-
-TASKS: tuple[str, ...] = (
-    "image_classification",
-    "image_classification_multilabel",
-    "image_object_detection",
-    "image_instance_segmentation",
-)
+WEIGHTS_PATH = SCHEMA_DIR / "weights.json"
+PACKAGE_SETTINGS_PATH = SCHEMA_DIR / "package_settings.schema.json"
 
 
 @lru_cache(maxsize=1)
 def _job_schema() -> dict:
     return json.loads(JOB_SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+# The job file's `task` values (Azure's), in the schema's order.
+TASKS: tuple[str, ...] = tuple(_job_schema()["properties"]["task"]["enum"])
 
 
 @lru_cache(maxsize=1)
@@ -138,6 +141,11 @@ def task_defaults(task: str) -> dict[str, Any]:
     return {name: copy.deepcopy(spec["default"]) for name, spec in props.items()}
 
 
+def task_default(task: str, name: str) -> Any:
+    """The task-level default of one training parameter (e.g. tile_overlap_ratio: 0.25)."""
+    return copy.deepcopy(_training_parameters_schema(task)["properties"][name]["default"])
+
+
 def model_defaults(task: str, model: str) -> dict[str, Any]:
     """Defaults that differ for `model` (e.g. vitb16r224: batch 48); {} when none."""
     table = _models()["model_defaults"].get(_check_task(task), {})
@@ -150,6 +158,14 @@ def model_family(model: str) -> dict | None:
         if model in family["models"]:
             return {"name": name, **family}
     return None
+
+
+def family_distributed(model: str) -> bool:
+    """Whether `model`'s trials may train on several GPUs with our DDP: a family's
+    `distributed` key in models.json (false for Ultralytics' one-GPU loop); true when
+    absent or for a model of no family."""
+    family = model_family(model)
+    return bool(family.get("distributed", True)) if family else True
 
 
 def excluded_keys(model: str) -> list[str]:
@@ -175,6 +191,82 @@ def runtime_names(task: str) -> dict[str, str]:
     hps = _job_schema()["$defs"]["hyperparameters"]
     names = training_parameter_names(task)
     return {n: hps[n]["x-runtime-name"] for n in names if "x-runtime-name" in hps.get(n, {})}
+
+
+@lru_cache(maxsize=1)
+def package_settings_schema() -> dict:
+    """The schema of a model package's inference-only settings.json keys."""
+    return json.loads(PACKAGE_SETTINGS_PATH.read_text(encoding="utf-8"))
+
+
+def inference_default(task: str, key: str) -> Any:
+    """What a prediction uses for settings.json key `key` (a runtime name) when the package
+    lacks it: the inference-only default of package_settings.schema.json, else the task's
+    default of the training parameter of that runtime name (tile_predictions_nms_thresh)."""
+    spec = package_settings_schema()["properties"].get(key, {})
+    if "default" in spec:
+        return copy.deepcopy(spec["default"])
+    by_runtime = {runtime: name for name, runtime in runtime_names(task).items()}
+    return task_default(task, by_runtime.get(key, key))
+
+
+def mask_settings() -> dict[str, Any]:
+    """The instance segmentation keys every segmentation package's settings.json holds."""
+    schema = package_settings_schema()
+    return {
+        key: copy.deepcopy(schema["properties"][key]["default"]) for key in schema["x-mask-keys"]
+    }
+
+
+def _sampling_schema() -> dict:
+    return _job_schema()["properties"]["sweep"]["properties"]["sampling_algorithm"]
+
+
+def sampler_names() -> list[str]:
+    """The `sweep.sampling_algorithm` names (random, grid, bayesian), the schema's enum."""
+    return list(_sampling_schema()["else"]["enum"])
+
+
+def default_sampler() -> str:
+    """The sampling algorithm of a sweep that names none."""
+    return _sampling_schema()["default"]
+
+
+def sampler_options(name: str) -> dict[str, Any]:
+    """The object-form keys sampler `name` takes, with their defaults ({"seed": None, "rule":
+    "random"} for random; {} for grid and bayesian, which take none)."""
+    form = _sampling_schema()["then"]
+    refused = {
+        key
+        for branch in form.get("allOf", [])
+        if name in branch["if"]["properties"]["type"]["enum"]
+        for key, rule in branch["then"]["properties"].items()
+        if rule == {"not": {}}
+    }
+    props = form["properties"]
+    return {
+        key: copy.deepcopy(spec["default"])
+        for key, spec in props.items()
+        if key != "type" and key not in refused and "default" in spec
+    }
+
+
+def sampler_rules() -> list[str]:
+    """The `rule` values of random sampling (random, sobol)."""
+    return list(_sampling_schema()["then"]["properties"]["rule"]["enum"])
+
+
+@lru_cache(maxsize=1)
+def _weights() -> dict:
+    return json.loads(WEIGHTS_PATH.read_text(encoding="utf-8"))["models"]
+
+
+def pretrained_weights(model: str) -> dict | None:
+    """Where `model`'s pretrained weights are cached (weights.json), or None when it has
+    none: {"source": "torchvision", "weights", "file", "url"}, {"source": "timm", "weights",
+    "repo", "file"} or {"source": "ultralytics", "weights", "files": {model_size: file}}."""
+    entry = _weights().get(model)
+    return copy.deepcopy(entry) if entry is not None else None
 
 
 def job_name_pattern() -> str:

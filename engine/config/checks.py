@@ -162,9 +162,13 @@ def _parameter_values(ctx: CheckContext, key: str) -> Iterator[tuple[tuple, Any]
 def check_vit_crop_sizes(ctx: CheckContext) -> Iterator[Issue]:
     for where, params, models in _fixed_settings(ctx):
         vit = [m for m in models if (schemas.model_family(m) or {}).get("crop_sizes_must_match")]
-        train = params.get("training_crop_size", 224)
-        valid = params.get("validation_crop_size", 224)
-        if vit and not is_distribution(train) and not is_distribution(valid) and train != valid:
+        if not vit:
+            continue
+        train, valid = (
+            params.get(key, schemas.task_default(ctx.task, key))
+            for key in ("training_crop_size", "validation_crop_size")
+        )
+        if not is_distribution(train) and not is_distribution(valid) and train != valid:
             yield Issue(
                 where,
                 f"{vit[0]} needs validation_crop_size equal to training_crop_size "

@@ -13,8 +13,6 @@ from typing import Any
 
 from automl import schemas
 
-SAMPLING_DEFAULTS = {"random": {"seed": None, "rule": "random"}, "grid": {}, "bayesian": {}}
-
 
 def fill_schema_defaults(instance: dict, schema: dict, defs: dict) -> dict:
     """Add the `default` of every missing property, recursing into present mappings."""
@@ -73,9 +71,10 @@ def _cap_concurrent_trials(limits: dict) -> None:
 
 
 def sampling_algorithm_object(value: str | dict) -> dict:
-    """'random' or {type: random, ...} -> {type: random, seed: None, rule: random}."""
+    """'random' or {type: random, ...} -> {type: random, seed: None, rule: random} (the
+    keys and defaults of the sampler's object form in the schema)."""
     spec = {"type": value} if isinstance(value, str) else dict(value)
-    return {"type": spec["type"], **SAMPLING_DEFAULTS[spec["type"]], **spec}
+    return {"type": spec["type"], **schemas.sampler_options(spec["type"]), **spec}
 
 
 def job_training_parameters(

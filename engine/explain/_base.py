@@ -23,13 +23,14 @@ import torch
 from torch import nn
 
 from automl.engine.errors import AutomlError
+from automl.engine.tasks import TASKS, tasks_of_kind
 from automl.engine.utils.registry import Registry
 
 if TYPE_CHECKING:
     from automl.engine.explain._detector import Detections, Detector
 
-CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
-OBJECT_TASKS = ("image_object_detection", "image_instance_segmentation")
+CLASSIFICATION_TASKS = tuple(tasks_of_kind("classification"))
+OBJECT_TASKS = tuple(tasks_of_kind("detection")) + tuple(tasks_of_kind("segmentation"))
 # The method a model of each task is explained with when the request names none.
 DEFAULT_METHODS = {"classification": "xrai", "objects": "drise"}
 # captum's integration rules; Azure documents the first two and its runtime accepts all five.
@@ -42,6 +43,11 @@ APPROXIMATION_METHODS = (
 )
 MIN_N_STEPS = 2
 MIN_MASK_RES = 2
+
+
+def is_multilabel(task: str) -> bool:
+    """The task's descriptor says so (an unknown task is not)."""
+    return task in TASKS and TASKS.get(task).multilabel
 
 
 class ExplainError(AutomlError):

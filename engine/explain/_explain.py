@@ -23,6 +23,7 @@ from automl.engine.explain._base import (
     ExplainSample,
     StopCheck,
     gradients_for_inputs,
+    is_multilabel,
     task_kind,
 )
 from automl.engine.explain._objects import (
@@ -39,7 +40,6 @@ from automl.engine.tasks.classification import (
 )
 
 logger = logging.getLogger("automl.explain")
-MULTILABEL_TASK = "image_classification_multilabel"
 
 
 @dataclass
@@ -77,12 +77,12 @@ def class_scores(predictor: Any, inputs: torch.Tensor) -> torch.Tensor:
     """Softmax (multi-class) or sigmoid (multi-label) scores of one input, on the CPU."""
     with torch.no_grad():
         logits = predictor.model(inputs).float().cpu()[0]
-    return torch.sigmoid(logits) if predictor.task == MULTILABEL_TASK else logits.softmax(0)
+    return torch.sigmoid(logits) if is_multilabel(predictor.task) else logits.softmax(0)
 
 
 def classes_to_explain(task: str, scores: torch.Tensor, threshold: float) -> list[int]:
     """Multi-class: the argmax. Multi-label: every class scoring at least `threshold`."""
-    if task == MULTILABEL_TASK:
+    if is_multilabel(task):
         return [i for i, score in enumerate(scores.tolist()) if score >= threshold]
     return [int(scores.argmax())]
 
@@ -150,7 +150,7 @@ def explain_images(
             object_response_fields(explain_objects(predictor, image, params, should_stop), params)
             for image in images
         ]
-    multilabel = predictor.task == MULTILABEL_TASK
+    multilabel = is_multilabel(predictor.task)
     return [
         response_fields(explain_image(predictor, image, params), params, multilabel)
         for image in images

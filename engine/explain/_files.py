@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from automl.engine.explain._base import ExplainParameters
-from automl.engine.explain._explain import MULTILABEL_TASK, ImageExplanation, explain_one
+from automl.engine.explain._base import ExplainParameters, is_multilabel
+from automl.engine.explain._explain import ImageExplanation, explain_one
 from automl.engine.explain._objects import ObjectExplanation
 from automl.engine.utils.files import write_text_atomic
 
@@ -110,7 +110,7 @@ def write_explanation(
     params: ExplainParameters,
 ) -> dict:
     """Write one image's files; return its index line (file names relative to out_dir)."""
-    multilabel = predictor.task == MULTILABEL_TASK
+    multilabel = is_multilabel(predictor.task)
     pngs, arrays = [], []
     for index, label in enumerate(result.explained_labels):
         base = f"{stem}.{params.method}" + (f".{safe_name(label)}" if multilabel else "")

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from automl import schemas
 from automl.engine.errors import AutomlError
 from automl.engine.predict import OnnxProgram, Predictor
 
@@ -70,8 +71,7 @@ def export_onnx(
     if batch_size < 1:
         raise ExportError(f"--batch-size must be at least 1, got {batch_size}")
     if normalization is None:
-        params = predictor.meta.get("training_parameters") or {}
-        normalization = bool(params.get("enable_onnx_normalization", False))
+        normalization = bool(trained_value(predictor, "enable_onnx_normalization"))
     program = predictor.task_predictor.onnx_program(
         batch_size=batch_size, dynamic_batch=dynamic_batch, normalization=normalization
     )
@@ -103,6 +103,14 @@ def export_onnx(
             hint="try another --opset, or report the model name and task",
         )
     return result
+
+
+def trained_value(predictor: Predictor, key: str):
+    """A training parameter of the package's trial, or the task's default (schema)."""
+    params = predictor.meta.get("training_parameters") or {}
+    if key in params:
+        return params[key]
+    return schemas.task_default(predictor.task, key)
 
 
 def _check_opset(opset: int | None, program: OnnxProgram) -> int:

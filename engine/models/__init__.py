@@ -1,10 +1,13 @@
-"""Model registry, builders, pretrained weights and the model package.
+"""Model registry, families, builders, pretrained weights and the model package.
 
 Public names:
-- `MODELS`, `ModelSpec`, `get_model_spec(name)`, `model_names(task)`: the registry.
+- `MODELS`, `ModelSpec`, `get_model_spec(name)`, `model_names(task)`, `register_model`:
+  the model registry; every spec names its family and its runtime.
+- `FAMILIES`, `ModelFamily`, `register_family`, `get_family(name)`, `family_of(model)`:
+  the family descriptors (how a family builds, packages and rebuilds its models).
 - `build_model(name, n_classes, *, pretrained, crop_size)`: a classifier with a new head.
-- `build_detection_model(name, n_labels, *, pretrained, settings)`: a torchvision detector
-  (object detection, instance segmentation) for `n_labels` classes plus background.
+- `build_detection_model(name, n_labels, *, pretrained, settings)`: any registered model
+  built by its family from package settings (detectors: `n_labels` plus background).
 - `freeze_layer_groups(model, spec, n)`: `layers_to_freeze`.
 - `write_model_package(...)`, `load_model_package(dir)`: the `outputs/` folder.
 - `fetch_weights(spec)`, `cached_weights_file(spec)`, `cache_location(spec)`: weights cache.
@@ -15,11 +18,19 @@ from __future__ import annotations
 from torch import nn
 
 from automl.engine.models import (
-    _classification,  # noqa: F401  (registers the models)
-    _detection,  # noqa: F401  (registers the models)
-    _yolo,  # noqa: F401  (registers the models; imports ultralytics only when building)
+    _classification,  # noqa: F401  (registers the families and models)
+    _detection,  # noqa: F401  (registers the families and models)
+    _yolo,  # noqa: F401  (registers the family and models; imports ultralytics only to build)
 )
-from automl.engine.models._base import MODELS, ModelSpec, get_model_spec, model_names
+from automl.engine.models._base import (
+    MODELS,
+    ModelSpec,
+    family_of,
+    get_model_spec,
+    model_names,
+    register_model,
+)
+from automl.engine.models._family import FAMILIES, ModelFamily, get_family, register_family
 from automl.engine.models._weights import (
     WeightsUnavailableError,
     cache_location,
@@ -45,33 +56,36 @@ def build_model(
 def build_detection_model(
     name: str, n_labels: int, *, pretrained: bool = True, settings: dict
 ) -> nn.Module:
-    """Build registered detector `name` for `n_labels` classes (+ torchvision's background).
+    """Build registered model `name` for `n_labels` classes through its family.
 
-    `settings` are the package's inference settings in runtime names (min_size, max_size,
-    box_score_thresh, nms_iou_thresh, box_detections_per_img): the model's internal
-    resize and post-processing use them. `pretrained` loads COCO (ResNet-50 models) or
-    ImageNet backbone weights from TORCH_HOME. YOLO models (`model_size` in settings) have
-    no background class and load COCO weights from Ultralytics' weights dir.
+    `settings` are the package's inference settings in runtime names: a torchvision
+    detector's internal resize and post-processing use min_size, max_size,
+    box_score_thresh, nms_iou_thresh and box_detections_per_img (and it adds a background
+    class); a YOLO model reads `model_size`. `pretrained` loads COCO or ImageNet weights
+    from the libraries' caches.
     """
     spec = get_model_spec(name)
-    if _yolo.is_yolo_model(name):
-        return spec.builder(spec, n_labels, pretrained, {"model_size": settings.get("model_size")})
-    options = _detection.model_options(spec, settings)
-    return spec.builder(spec, n_labels + 1, pretrained, options)
+    return family_of(name).build(spec, n_labels, pretrained, settings)
 
 
 __all__ = [
+    "FAMILIES",
     "MODELS",
+    "ModelFamily",
     "ModelSpec",
     "WeightsUnavailableError",
     "build_detection_model",
     "build_model",
     "cache_location",
     "cached_weights_file",
+    "family_of",
     "fetch_weights",
     "freeze_layer_groups",
+    "get_family",
     "get_model_spec",
     "load_model_package",
     "model_names",
+    "register_family",
+    "register_model",
     "write_model_package",
 ]

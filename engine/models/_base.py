@@ -7,16 +7,18 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from automl.engine.models._family import ModelFamily, get_family
 from automl.engine.tasks.classification import IMAGENET_MEAN, IMAGENET_STD
 from automl.engine.utils.registry import Registry
-
-CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     """One architecture: how to build it and what training and inference must know about it.
 
+    `family` names its `ModelFamily` (the families of schemas/models.json) and `runtime` who
+    trains and predicts it ("torch": our loop; "ultralytics": YOLO's). `source` is where its
+    pretrained weights come from ("torchvision", "timm", "ultralytics" or "builtin": none).
     `layer_groups` are the ordered parameter-name prefixes that `layers_to_freeze: N` freezes
     (the first N groups), adapted from Azure's table (reference §3.10) to the parameter names
     of the library module we build. `grad_clip` is Azure's runtime rule: clip by value 5.0,
@@ -26,13 +28,14 @@ class ModelSpec:
     name: str
     tasks: tuple[str, ...]
     family: str
-    source: str  # "torchvision", "timm" or "builtin"
+    runtime: str
+    source: str
     builder: Callable[..., nn.Module]
     layer_groups: tuple[tuple[str, ...], ...]
     input_size: int = 224
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
-    weights_id: str | None = None  # torchvision weights enum member, or timm "arch.tag"
+    weights_id: str | None = None  # torchvision weights enum member, timm "arch.tag", ...
     grad_clip: tuple[str, float] = ("value", 5.0)
     fixed_crop_size: bool = False  # ViT: validation_crop_size must equal training_crop_size
     extra: dict = field(default_factory=dict)
@@ -46,7 +49,14 @@ MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add `spec` to the model registry (a duplicate name raises at import time)."""
+    """Add `spec` to the model registry (a duplicate name raises at import time); its family
+    must be registered, with the same runtime."""
+    family = get_family(spec.family)
+    if family.runtime != spec.runtime:
+        raise ValueError(
+            f"model {spec.name!r} has runtime {spec.runtime!r}, but its family "
+            f"{family.name!r} runs on {family.runtime!r}"
+        )
     MODELS.add(spec.name, spec)
     return spec
 
@@ -54,6 +64,11 @@ def register_model(spec: ModelSpec) -> ModelSpec:
 def get_model_spec(name: str) -> ModelSpec:
     """The spec of `name`; an unknown name raises RegistryError with the closest matches."""
     return MODELS.get(name)
+
+
+def family_of(name: str) -> ModelFamily:
+    """The family descriptor of registered model `name`."""
+    return get_family(get_model_spec(name).family)
 
 
 def model_names(task: str) -> list[str]:

@@ -19,7 +19,9 @@ import torch
 
 from automl.engine.errors import AutomlError, LimitError
 
-LOADER_MODULE = "automl.engine.models.mlflow_loader"
+LOADER_MODULE = "automl.engine.predict.mlflow_loader"
+# where packages written before the loader moved beside the predictor point (same loader)
+LEGACY_LOADER_MODULES = ("automl.engine.models.mlflow_loader",)
 SETTINGS_FILE = "settings.json"
 LABELS_FILE = "labels.json"
 MLMODEL_FILE = "MLmodel"
@@ -197,11 +199,10 @@ def settings_validator(task: str):
     return Draft202012Validator(schema)
 
 
-@lru_cache(maxsize=1)
 def package_settings_schema() -> dict:
-    from automl.schemas import SCHEMA_DIR
+    from automl.schemas import package_settings_schema as schema
 
-    return json.loads((SCHEMA_DIR / "package_settings.schema.json").read_text(encoding="utf-8"))
+    return schema()
 
 
 def check_mlmodel(folder: Path) -> None:
@@ -211,7 +212,8 @@ def check_mlmodel(folder: Path) -> None:
     if not os.path.lexists(path):
         return
     flavor = mlmodel_flavor(path)
-    if flavor.get("loader_module") != LOADER_MODULE or "code" in flavor:
+    accepted = (LOADER_MODULE, *LEGACY_LOADER_MODULES)
+    if flavor.get("loader_module") not in accepted or "code" in flavor:
         raise package_error(
             path,
             f"python_function flavor names loader_module "

@@ -8,12 +8,20 @@ actually build: timm's SE-ResNeXt names its stem `conv1`/`bn1` where Azure's
 
 from __future__ import annotations
 
-from automl.engine.models._base import CLASSIFICATION_TASKS, ModelSpec, register_model
+from torch import nn
+
+from automl import schemas
+from automl.engine.models._base import ModelSpec, get_model_spec, register_model
 from automl.engine.models._builders import (
     build_timm_classifier,
     build_tiny_cnn,
     build_torchvision_classifier,
 )
+from automl.engine.models._family import ModelFamily, register_family
+from automl.engine.tasks import get_task, tasks_of_kind
+
+CLASSIFICATION_TASKS = tuple(tasks_of_kind("classification"))
+CLASSIFIER_FAMILIES = ("mobilenetv2", "resnet", "seresnext", "vit", "tiny_cnn")
 
 RESNET_GROUPS = (("conv1.", "bn1."), ("layer1.",), ("layer2.",), ("layer3.",), ("layer4.",))
 MOBILENET_GROUPS = tuple((f"features.{i}.",) for i in range(19))
@@ -26,24 +34,59 @@ def vit_groups(n_blocks: int) -> tuple[tuple[str, ...], ...]:
     )
 
 
-def torchvision_spec(name: str, arch: str, weights_id: str, family: str, groups) -> ModelSpec:
+def build_classifier(spec: ModelSpec, n_labels: int, pretrained: bool, settings: dict) -> nn.Module:
+    """The family builder: ViTs are sized to the package's crop (`valid_crop_size`)."""
+    return spec.builder(spec, n_labels, pretrained, settings.get("valid_crop_size"))
+
+
+def classification_settings(
+    task: str, model_name: str, labels: list[str], training_parameters: dict
+) -> dict:
+    """Inference settings of a classifier, from the trial's effective parameters."""
+    spec = get_model_spec(model_name)
+    multilabel = get_task(task).multilabel
+    return {
+        "task": task,
+        "model_name": model_name,
+        "n_classes": len(labels),
+        "multilabel": multilabel,
+        "valid_resize_size": training_parameters["validation_resize_size"],
+        "valid_crop_size": training_parameters["validation_crop_size"],
+        "train_crop_size": training_parameters["training_crop_size"],
+        "mean": list(spec.mean),
+        "std": list(spec.std),
+        "score_threshold": schemas.inference_default(task, "score_threshold")
+        if multilabel
+        else None,
+    }
+
+
+def weights_of(name: str) -> str:
+    """The library's name of `name`'s pretrained weights (schemas/weights.json)."""
+    return schemas.pretrained_weights(name)["weights"]
+
+
+def torchvision_spec(name: str, arch: str, family: str, groups) -> ModelSpec:
     return ModelSpec(
         name=name,
         tasks=CLASSIFICATION_TASKS,
         family=family,
+        runtime="torch",
         source="torchvision",
         builder=build_torchvision_classifier,
         layer_groups=groups,
-        weights_id=weights_id,
+        weights_id=weights_of(name),
         extra={"arch": arch},
     )
 
 
-def timm_spec(name: str, weights_id: str, family: str, groups, **kwargs) -> ModelSpec:
+def timm_spec(name: str, family: str, groups, **kwargs) -> ModelSpec:
+    weights_id = weights_of(name)
     return ModelSpec(
         name=name,
         tasks=CLASSIFICATION_TASKS,
         family=family,
+        runtime="torch",
         source="timm",
         builder=build_timm_classifier,
         layer_groups=groups,
@@ -53,10 +96,9 @@ def timm_spec(name: str, weights_id: str, family: str, groups, **kwargs) -> Mode
     )
 
 
-def vit_spec(name: str, weights_id: str, n_blocks: int) -> ModelSpec:
+def vit_spec(name: str, n_blocks: int) -> ModelSpec:
     return timm_spec(
         name,
-        weights_id,
         "vit",
         vit_groups(n_blocks),
         mean=VIT_MEAN_STD,
@@ -67,33 +109,25 @@ def vit_spec(name: str, weights_id: str, n_blocks: int) -> ModelSpec:
 
 
 def register_classification_models() -> None:
-    register_model(
-        torchvision_spec(
-            "mobilenetv2",
-            "mobilenet_v2",
-            "MobileNet_V2_Weights.IMAGENET1K_V1",
-            "mobilenetv2",
-            MOBILENET_GROUPS,
-        )
-    )
+    for family in CLASSIFIER_FAMILIES:
+        register_family(ModelFamily(family, "torch", build_classifier, classification_settings))
+    register_model(torchvision_spec("mobilenetv2", "mobilenet_v2", "mobilenetv2", MOBILENET_GROUPS))
     for depth in (18, 34, 50, 101, 152):
-        weights = f"ResNet{depth}_Weights.IMAGENET1K_V1"
         register_model(
-            torchvision_spec(f"resnet{depth}", f"resnet{depth}", weights, "resnet", RESNET_GROUPS)
+            torchvision_spec(f"resnet{depth}", f"resnet{depth}", "resnet", RESNET_GROUPS)
         )
-    register_model(timm_spec("resnest50", "resnest50d.in1k", "resnest", RESNET_GROUPS))
-    register_model(timm_spec("resnest101", "resnest101e.in1k", "resnest", RESNET_GROUPS))
-    register_model(
-        timm_spec("seresnext", "seresnext50_32x4d.racm_in1k", "seresnext", RESNET_GROUPS)
-    )
-    register_model(vit_spec("vits16r224", "vit_small_patch16_224.augreg_in21k_ft_in1k", 12))
-    register_model(vit_spec("vitb16r224", "vit_base_patch16_224.augreg2_in21k_ft_in1k", 12))
-    register_model(vit_spec("vitl16r224", "vit_large_patch16_224.augreg_in21k_ft_in1k", 24))
+    register_model(timm_spec("resnest50", "resnet", RESNET_GROUPS))
+    register_model(timm_spec("resnest101", "resnet", RESNET_GROUPS))
+    register_model(timm_spec("seresnext", "seresnext", RESNET_GROUPS))
+    register_model(vit_spec("vits16r224", 12))
+    register_model(vit_spec("vitb16r224", 12))
+    register_model(vit_spec("vitl16r224", 24))
     register_model(
         ModelSpec(
             name="test_tiny_cnn",
             tasks=CLASSIFICATION_TASKS,
-            family="tiny",
+            family="tiny_cnn",
+            runtime="torch",
             source="builtin",
             builder=build_tiny_cnn,
             layer_groups=(("stem.",), ("stage1.",), ("stage2.",)),

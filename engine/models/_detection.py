@@ -20,13 +20,15 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from automl import schemas
 from automl.engine.models._base import ModelSpec, register_model
+from automl.engine.models._family import ModelFamily, register_family
+from automl.engine.tasks import get_task, tasks_of_kind
 
 logger = logging.getLogger("automl.models")
 
-DETECTION_TASK = "image_object_detection"
-SEGMENTATION_TASK = "image_instance_segmentation"
-OBJECT_TASKS = (DETECTION_TASK, SEGMENTATION_TASK)
+(DETECTION_TASK,) = tasks_of_kind("detection")
+(SEGMENTATION_TASK,) = tasks_of_kind("segmentation")
 RESNET_DEPTHS = (18, 34, 50, 101, 152)
 RCNN_GROUPS = (
     ("backbone.body.conv1.", "backbone.body.bn1."),
@@ -37,15 +39,6 @@ RCNN_GROUPS = (
 )
 TINY_GROUPS = RCNN_GROUPS[:3]
 DEFAULT_FROZEN_GROUPS = 2  # conv1 + layer1, Azure's default for R-CNN/RetinaNet backbones
-COCO_WEIGHTS = {
-    "fasterrcnn": "FasterRCNN_ResNet50_FPN_Weights.COCO_V1",
-    "retinanet": "RetinaNet_ResNet50_FPN_Weights.COCO_V1",
-    "maskrcnn": "MaskRCNN_ResNet50_FPN_Weights.COCO_V1",
-}
-
-
-def is_object_task(task: str) -> bool:
-    return task in OBJECT_TASKS
 
 
 def model_options(spec: ModelSpec, settings: dict) -> dict:
@@ -195,16 +188,18 @@ def build_tiny_detector(
 
 def detector_spec(arch: str, depth: int) -> ModelSpec:
     task = SEGMENTATION_TASK if arch == "maskrcnn" else DETECTION_TASK
-    coco = depth == 50
+    name = f"{arch}_resnet{depth}_fpn"
+    coco = depth == 50  # torchvision has COCO weights for ResNet-50 only (weights.json)
     return ModelSpec(
-        name=f"{arch}_resnet{depth}_fpn",
+        name=name,
         tasks=(task,),
-        family=arch,
+        family="torchvision_detection",
+        runtime="torch",
         source="torchvision",
         builder=build_torchvision_detector,
         layer_groups=RCNN_GROUPS,
         input_size=600,
-        weights_id=COCO_WEIGHTS[arch] if coco else f"ResNet{depth}_Weights.IMAGENET1K_V1",
+        weights_id=schemas.pretrained_weights(name)["weights"],
         extra={
             "arch": arch,
             "depth": depth,
@@ -220,6 +215,7 @@ def tiny_spec(arch: str) -> ModelSpec:
         name=f"test_tiny_{arch}",
         tasks=(task,),
         family="tiny_detection",
+        runtime="torch",
         source="builtin",
         builder=build_tiny_detector,
         layer_groups=TINY_GROUPS,
@@ -228,7 +224,15 @@ def tiny_spec(arch: str) -> ModelSpec:
     )
 
 
+def build_detector(spec: ModelSpec, n_labels: int, pretrained: bool, settings: dict) -> nn.Module:
+    """The family builder: torchvision's background class added, resize and thresholds
+    from the settings (they are constructor arguments of torchvision's detectors)."""
+    return spec.builder(spec, n_labels + 1, pretrained, model_options(spec, settings))
+
+
 def register_detection_models() -> None:
+    for family in ("torchvision_detection", "tiny_detection"):
+        register_family(ModelFamily(family, "torch", build_detector, detection_settings))
     for arch in ("fasterrcnn", "maskrcnn"):
         for depth in RESNET_DEPTHS:
             register_model(detector_spec(arch, depth))
@@ -237,15 +241,6 @@ def register_detection_models() -> None:
         register_model(tiny_spec(arch))
 
 
-register_detection_models()
-
-
-MASK_SETTINGS = {
-    "mask_pixel_score_threshold": 0.5,
-    "max_number_of_polygon_points": 100,
-    "export_as_image": False,
-    "image_type": "JPG",
-}
 TILE_KEYS = ("tile_grid_size", "tile_overlap_ratio", "tile_predictions_nms_threshold")
 
 
@@ -264,12 +259,17 @@ def detection_settings(task: str, model_name: str, labels: list[str], params: di
     settings[names.get("box_detections_per_image", "box_detections_per_img")] = params[
         "box_detections_per_image"
     ]
-    if params.get("tile_grid_size"):
-        for key in TILE_KEYS:
-            settings[names.get(key, key)] = params[key]
-    if task == SEGMENTATION_TASK:
-        settings.update(MASK_SETTINGS)
+    settings.update(tile_settings(params, names))
+    if get_task(task).masks:
+        settings.update(schemas.mask_settings())
     return settings
+
+
+def tile_settings(params: dict, names: dict[str, str]) -> dict:
+    """The tiling keys of settings.json (runtime names), when the trial trained with tiles."""
+    if not params.get("tile_grid_size"):
+        return {}
+    return {names.get(key, key): params[key] for key in TILE_KEYS}
 
 
 def apply_inference_settings(model: nn.Module, settings: dict) -> None:
@@ -286,3 +286,6 @@ def apply_inference_settings(model: nn.Module, settings: dict) -> None:
         heads.score_thresh, heads.nms_thresh, heads.detections_per_img = score, nms, detections
     else:  # RetinaNet keeps them on the model
         model.score_thresh, model.nms_thresh, model.detections_per_img = score, nms, detections
+
+
+register_detection_models()

@@ -2,8 +2,10 @@
 
 Nothing here has a cache of its own: torchvision weights land in `torch.hub.get_dir()` and
 timm weights in the Hugging Face hub cache, so a user's existing downloads are reused.
-When a file is not cached, a short connection probe decides, within seconds, whether a
-download can work; offline, the error names the cache and `automl weights fetch NAME`.
+Which file each model needs is recorded in schemas/weights.json, and the folders are
+found by engine/utils/library_caches.py (no torch needed to look). When a file is not
+cached, a short connection probe decides, within seconds, whether a download can work;
+offline, the error names the cache and `automl weights fetch NAME`.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+from automl import schemas
 from automl.engine.errors import AutomlError
 from automl.engine.models._base import ModelSpec
+from automl.engine.utils import library_caches
 
 logger = logging.getLogger("automl.models.weights")
 
 PROBE_TIMEOUT_S = 3.0
-TIMM_WEIGHTS_FILE = "model.safetensors"
 
 
 class WeightsUnavailableError(AutomlError):
@@ -35,52 +38,58 @@ def torchvision_weights(spec: ModelSpec):
     return get_weight(spec.weights_id)
 
 
-def hf_repo_id(spec: ModelSpec) -> str:
-    return f"timm/{spec.weights_id}"
+def weights_facts(spec: ModelSpec) -> dict:
+    """schemas/weights.json's entry of `spec` (source, file or files, repo, url)."""
+    return schemas.pretrained_weights(spec.name)
 
 
 def cache_location(spec: ModelSpec) -> Path:
     """The folder the library keeps this model's weights in."""
-    if spec.source == "ultralytics":
-        from automl.engine.models._yolo import weights_dir
-
-        return weights_dir()
-    if spec.source == "torchvision":
-        import torch
-
-        return Path(torch.hub.get_dir()) / "checkpoints"
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE)
+    return library_caches.cache_dir(spec.source)
 
 
 def cached_weights_file(spec: ModelSpec) -> Path | None:
     """The cached weights file of `spec`, or None when it has not been downloaded."""
     if not spec.has_pretrained:
         return None
-    if spec.source == "ultralytics":
-        path = cache_location(spec) / yolo_file_name(spec)
-        return path if path.is_file() else None
-    if spec.source == "torchvision":
-        url = torchvision_weights(spec).url
-        path = cache_location(spec) / os.path.basename(urlparse(url).path)
-        return path if path.is_file() else None
-    from huggingface_hub import try_to_load_from_cache
+    return library_caches.cached_file(weights_facts(spec), pinned_model_size(spec))
 
-    found = try_to_load_from_cache(hf_repo_id(spec), TIMM_WEIGHTS_FILE)
-    return Path(found) if isinstance(found, str) else None
+
+def pinned_model_size(spec: ModelSpec) -> str | None:
+    """The model_size a YOLO spec was pinned to (`with_model_size`, medium when none);
+    None for the families with one weights file."""
+    if "files" not in weights_facts(spec):
+        return None
+    from automl.engine.models._yolo import SIZE_ALIASES, default_model_size, model_scale
+
+    size = spec.extra.get("model_size") or default_model_size()
+    model_scale(size)  # an unknown size is the user's error, named with the sizes there are
+    return SIZE_ALIASES.get(size, size)
+
+
+def hub_file_url(facts: dict) -> str:
+    """The Hugging Face download URL of a timm entry (HF_ENDPOINT honoured)."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    return f"{endpoint}/{facts['repo']}/resolve/main/{facts['file']}"
+
+
+def ultralytics_url(facts: dict, spec: ModelSpec) -> str:
+    from automl.engine.models._yolo import weights_url as yolo_url
+
+    return yolo_url(library_caches.file_name(facts, pinned_model_size(spec)))
+
+
+WEIGHTS_URLS = {
+    "torchvision": lambda facts, spec: facts["url"],
+    "timm": lambda facts, spec: hub_file_url(facts),
+    "ultralytics": ultralytics_url,
+}
 
 
 def weights_url(spec: ModelSpec) -> str:
     """Where the library downloads the weights from."""
-    if spec.source == "ultralytics":
-        from automl.engine.models._yolo import weights_url as yolo_url
-
-        return yolo_url(yolo_file_name(spec))
-    if spec.source == "torchvision":
-        return torchvision_weights(spec).url
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    return f"{endpoint}/{hf_repo_id(spec)}/resolve/main/{TIMM_WEIGHTS_FILE}"
+    facts = weights_facts(spec)
+    return WEIGHTS_URLS[facts["source"]](facts, spec)
 
 
 def url_reachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
@@ -99,17 +108,27 @@ def url_reachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
         return False
 
 
+# the environment variable that forbids a source's downloads, where the library has one
+OFFLINE_VARIABLES = {"timm": "HF_HUB_OFFLINE"}
+# how a user points a source at another cache folder
+CACHE_SETTINGS = {
+    "torchvision": "TORCH_HOME / HF_HOME",
+    "timm": "TORCH_HOME / HF_HOME",
+    "ultralytics": "Ultralytics' weights_dir (`yolo settings weights_dir=...`)",
+}
+
+
 def offline_forced(spec: ModelSpec) -> bool:
-    if spec.source == "timm":
-        return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    return False
+    variable = OFFLINE_VARIABLES.get(spec.source)
+    return bool(variable) and os.environ.get(variable, "").lower() in ("1", "true", "yes")
 
 
 def unavailable_error(spec: ModelSpec, reason: str) -> WeightsUnavailableError:
-    weights_id = yolo_file_name(spec) if spec.source == "ultralytics" else spec.weights_id
-    caches = "TORCH_HOME / HF_HOME"
-    if spec.source == "ultralytics":  # Ultralytics' settings hold its weights dir
-        caches = "Ultralytics' weights_dir (`yolo settings weights_dir=...`)"
+    facts = weights_facts(spec)
+    weights_id = spec.weights_id
+    if "files" in facts:  # one file per model_size: name the one needed
+        weights_id = library_caches.file_name(facts, pinned_model_size(spec))
+    caches = CACHE_SETTINGS[spec.source]
     return WeightsUnavailableError(
         f"pretrained weights for model {spec.name!r} ({spec.source} {weights_id}) are not "
         f"in the cache at {cache_location(spec)} and cannot be downloaded: {reason}",
@@ -148,35 +167,42 @@ def weights_file(spec: ModelSpec) -> Path:
     return found
 
 
-def download(spec: ModelSpec) -> None:
-    """Download through the library's own function, into its own cache."""
-    if spec.source == "ultralytics":
-        import torch
+def download_ultralytics(spec: ModelSpec) -> None:
+    """Ultralytics' own downloader refuses while YOLO_OFFLINE is set (we set it so that it
+    never downloads on its own); torch's has the timeout-free behaviour we probe for."""
+    import torch
 
-        # Ultralytics' own downloader refuses while YOLO_OFFLINE is set (we set it so that it
-        # never downloads on its own); torch's has the timeout-free behaviour we probe for
-        path = cache_location(spec) / yolo_file_name(spec)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.hub.download_url_to_file(weights_url(spec), str(path), progress=False)
-        return
-    if spec.source == "torchvision":
-        import torch
+    facts = weights_facts(spec)
+    path = cache_location(spec) / library_caches.file_name(facts, pinned_model_size(spec))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.hub.download_url_to_file(weights_url(spec), str(path), progress=False)
 
-        torch.hub.load_state_dict_from_url(
-            torchvision_weights(spec).url, progress=False, check_hash=True, weights_only=True
-        )
-        return
+
+def download_torchvision(spec: ModelSpec) -> None:
+    import torch
+
+    torch.hub.load_state_dict_from_url(
+        weights_url(spec), progress=False, check_hash=True, weights_only=True
+    )
+
+
+def download_timm(spec: ModelSpec) -> None:
     from huggingface_hub import hf_hub_download
 
-    hf_hub_download(hf_repo_id(spec), TIMM_WEIGHTS_FILE)
+    facts = weights_facts(spec)
+    hf_hub_download(facts["repo"], facts["file"])
 
 
-def yolo_file_name(spec: ModelSpec) -> str:
-    """The YOLO checkpoint of `spec` at the size chosen by `with_model_size` (medium when
-    none is chosen, Azure's default model_size)."""
-    from automl.engine.models._yolo import weights_name
+DOWNLOADS = {
+    "torchvision": download_torchvision,
+    "timm": download_timm,
+    "ultralytics": download_ultralytics,
+}
 
-    return weights_name(spec, spec.extra.get("model_size"))
+
+def download(spec: ModelSpec) -> None:
+    """Download through the library's own function, into its own cache."""
+    DOWNLOADS[spec.source](spec)
 
 
 def with_model_size(spec: ModelSpec, model_size: str | None) -> ModelSpec:
@@ -186,12 +212,9 @@ def with_model_size(spec: ModelSpec, model_size: str | None) -> ModelSpec:
     return dataclasses.replace(spec, extra={**spec.extra, "model_size": model_size})
 
 
-def yolo_weights_file(spec: ModelSpec, file_name: str) -> Path:
-    """The cached YOLO checkpoint `file_name` (e.g. yolov8s.pt), downloaded when possible."""
-    from automl.engine.models._yolo import SIZE_SCALES, model_scale
-
-    size = next(s for s in SIZE_SCALES if file_name == spec.weights_id.format(scale=model_scale(s)))
-    return weights_file(with_model_size(spec, size))
+def yolo_weights_file(spec: ModelSpec, model_size: str | None) -> Path:
+    """The cached YOLO checkpoint of `model_size` (e.g. yolov8s.pt), downloaded when possible."""
+    return weights_file(with_model_size(spec, model_size))
 
 
 def fetch_weights(spec: ModelSpec, model_size: str | None = None) -> Path:
@@ -203,6 +226,6 @@ def fetch_weights(spec: ModelSpec, model_size: str | None = None) -> Path:
             f"model {spec.name!r} has no pretrained weights to fetch",
             hint="it always trains from scratch",
         )
-    if spec.source == "ultralytics":
+    if "files" in weights_facts(spec):  # one checkpoint per model_size
         spec = with_model_size(spec, model_size)
     return weights_file(spec)

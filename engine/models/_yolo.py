@@ -30,26 +30,33 @@ from pathlib import Path
 
 from torch import nn
 
+from automl import schemas
 from automl.engine.errors import AutomlError, TrialError
-from automl.engine.models._base import ModelSpec, register_model
+from automl.engine.models._base import ModelSpec, get_model_spec, register_model
 from automl.engine.models._checks import package_error, quoted
+from automl.engine.models._detection import tile_settings
+from automl.engine.models._family import ModelFamily, register_family
+from automl.engine.tasks import get_task, tasks_of_kind
 
 logger = logging.getLogger("automl.models")
 
-DETECTION_TASK = "image_object_detection"
-SEGMENTATION_TASK = "image_instance_segmentation"
+(DETECTION_TASK,) = tasks_of_kind("detection")
+(SEGMENTATION_TASK,) = tasks_of_kind("segmentation")
 YOLO_FAMILY = "yolo"
+YOLO_RUNTIME = "ultralytics"
 SIZE_SCALES = {"small": "s", "medium": "m", "large": "l", "extra_large": "x", "xlarge": "x"}
+SIZE_ALIASES = {"xlarge": "extra_large"}  # Azure's v1 spelling
 # backbone layers model.0 .. model.9 (reference §3.10), the same prefixes Ultralytics'
 # `freeze=N` uses
 YOLO_GROUPS = tuple((f"model.{i}.",) for i in range(10))
-# name -> (task, Ultralytics YAML stem, weights file pattern ({scale} filled in))
+# name -> (task, Ultralytics YAML stem ({scale} filled in)); the COCO checkpoint of each
+# size is in schemas/weights.json
 YOLO_MODELS = {
-    "yolov5": (DETECTION_TASK, "yolov5{scale}u", "yolov5{scale}u.pt"),
-    "yolov8": (DETECTION_TASK, "yolov8{scale}", "yolov8{scale}.pt"),
-    "yolo11": (DETECTION_TASK, "yolo11{scale}", "yolo11{scale}.pt"),
-    "yolov8-seg": (SEGMENTATION_TASK, "yolov8{scale}-seg", "yolov8{scale}-seg.pt"),
-    "yolo11-seg": (SEGMENTATION_TASK, "yolo11{scale}-seg", "yolo11{scale}-seg.pt"),
+    "yolov5": (DETECTION_TASK, "yolov5{scale}u"),
+    "yolov8": (DETECTION_TASK, "yolov8{scale}"),
+    "yolo11": (DETECTION_TASK, "yolo11{scale}"),
+    "yolov8-seg": (SEGMENTATION_TASK, "yolov8{scale}-seg"),
+    "yolo11-seg": (SEGMENTATION_TASK, "yolo11{scale}-seg"),
 }
 # YOLOv8's layout at depth 0.33 and width 1/16 (about 0.2 M parameters): real Ultralytics
 # code paths in seconds on a CPU at 64-96 px
@@ -70,15 +77,6 @@ INTEGRATION_SETTINGS = (
     "tensorboard",
     "wandb",
 )
-DEFAULT_IMG_SIZE = 640
-MAX_DETECTIONS = 300  # reference §11.3
-MASK_SETTINGS = {
-    "mask_pixel_score_threshold": 0.5,
-    "max_number_of_polygon_points": 100,
-    "export_as_image": False,
-    "image_type": "JPG",
-}
-TILE_KEYS = ("tile_grid_size", "tile_overlap_ratio", "tile_predictions_nms_threshold")
 # the `activation` strings Ultralytics' parse_model may eval(); our configs set none, and
 # a config naming anything else is refused before it reaches parse_model
 ALLOWED_ACTIVATIONS = frozenset(
@@ -130,14 +128,14 @@ def restore_patched_functions() -> None:
     torch.save = getattr(patches, "_torch_save", torch.save)
 
 
-def is_yolo_model(name: str) -> bool:
-    """True for the Ultralytics names (and their tiny test variants), without importing it."""
-    return name in YOLO_MODELS or name in TINY_MODELS
+def default_model_size() -> str:
+    """The schema's model_size default (Azure's medium)."""
+    return schemas.task_default(DETECTION_TASK, "model_size")
 
 
 def model_scale(model_size: str | None) -> str:
     """Azure's model_size (reference §3.6) as Ultralytics' scale letter."""
-    size = model_size or "medium"
+    size = model_size or default_model_size()
     if size not in SIZE_SCALES:
         raise TrialError(
             f"training_parameters.model_size={model_size!r} is not a YOLO size",
@@ -167,7 +165,7 @@ def model_from_yaml(config: dict, task: str) -> nn.Module:
     from ultralytics.nn.tasks import DetectionModel, SegmentationModel
 
     check_activation(config)
-    model_class = SegmentationModel if task == SEGMENTATION_TASK else DetectionModel
+    model_class = SegmentationModel if get_task(task).masks else DetectionModel
     return model_class(copy.deepcopy(config), ch=3, nc=config["nc"], verbose=False)
 
 
@@ -193,17 +191,9 @@ def build_yolo_model(spec: ModelSpec, n_classes: int, pretrained: bool, options:
     return model
 
 
-def weights_name(spec: ModelSpec, model_size: str | None) -> str:
-    """The checkpoint file name in Ultralytics' weights dir (e.g. yolov8m.pt)."""
-    return spec.weights_id.format(scale=model_scale(model_size))
-
-
-def weights_dir() -> Path:
-    """Ultralytics' weights dir (its settings' `weights_dir`)."""
-    import_ultralytics()
-    from ultralytics.utils import WEIGHTS_DIR
-
-    return Path(WEIGHTS_DIR)
+def build_yolo(spec: ModelSpec, n_labels: int, pretrained: bool, settings: dict) -> nn.Module:
+    """The family builder: Ultralytics' config at the settings' model_size."""
+    return spec.builder(spec, n_labels, pretrained, {"model_size": settings.get("model_size")})
 
 
 def weights_url(name: str) -> str:
@@ -221,7 +211,7 @@ def load_coco_weights(model: nn.Module, spec: ModelSpec, model_size: str | None)
     """COCO weights into the tensors whose shapes fit (our offline error when missing)."""
     from automl.engine.models._weights import yolo_weights_file
 
-    path = yolo_weights_file(spec, weights_name(spec, model_size))
+    path = yolo_weights_file(spec, model_size)
     state = read_coco_checkpoint(path)
     own = model.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -230,18 +220,19 @@ def load_coco_weights(model: nn.Module, spec: ModelSpec, model_size: str | None)
 
 
 def yolo_spec(name: str) -> ModelSpec:
-    task, yaml_stem, weights = YOLO_MODELS[name]
+    task, yaml_stem = YOLO_MODELS[name]
     return ModelSpec(
         name=name,
         tasks=(task,),
         family=YOLO_FAMILY,
+        runtime=YOLO_RUNTIME,
         source="ultralytics",
         builder=build_yolo_model,
         layer_groups=YOLO_GROUPS,
-        input_size=DEFAULT_IMG_SIZE,
+        input_size=schemas.task_default(task, "image_size"),
         mean=(0.0, 0.0, 0.0),
         std=(1.0, 1.0, 1.0),
-        weights_id=weights,
+        weights_id=schemas.pretrained_weights(name)["weights"],
         extra={"yaml": yaml_stem, "default_frozen_groups": None},
     )
 
@@ -252,6 +243,7 @@ def tiny_yolo_spec(name: str) -> ModelSpec:
         name=name,
         tasks=(task,),
         family=YOLO_FAMILY,
+        runtime=YOLO_RUNTIME,
         source="builtin",
         builder=build_yolo_model,
         layer_groups=YOLO_GROUPS,
@@ -263,42 +255,45 @@ def tiny_yolo_spec(name: str) -> ModelSpec:
 
 
 def register_yolo_models() -> None:
+    register_family(
+        ModelFamily(
+            YOLO_FAMILY,
+            YOLO_RUNTIME,
+            build_yolo,
+            yolo_settings,
+            package_config=package_yolo_config,
+            build_from_config=model_from_yaml,
+            distributed=schemas.family_distributed(next(iter(YOLO_MODELS))),  # models.json
+        )
+    )
     for name in YOLO_MODELS:
         register_model(yolo_spec(name))
     for name in TINY_MODELS:
         register_model(tiny_yolo_spec(name))
 
 
-register_yolo_models()
-
-
 def yolo_image_size(params: dict) -> int:
     """image_size rounded up to a multiple of 32, as Azure's runtime does (reference §3.6)."""
-    size = int(params.get("image_size") or DEFAULT_IMG_SIZE)
+    size = int(params.get("image_size") or schemas.task_default(DETECTION_TASK, "image_size"))
     return -(-size // 32) * 32
 
 
 def yolo_settings(task: str, model_name: str, labels: list[str], params: dict) -> dict:
     """settings.json of a YOLO model (reference §10.3, runtime names): img_size, model_size,
     box_score_thresh, nms_iou_thresh, tiling keys when trained with tiles, mask settings."""
-    from automl.schemas import runtime_names
-
-    names = runtime_names(task)
     settings = {
         "task": task,
         "model_name": model_name,
         "n_classes": len(labels),
         "img_size": yolo_image_size(params),
-        "model_size": params.get("model_size") or "medium",
+        "model_size": params.get("model_size") or default_model_size(),
         "box_score_thresh": params["box_score_threshold"],
         "nms_iou_thresh": params["nms_iou_threshold"],
-        "max_det": MAX_DETECTIONS,
+        "max_det": schemas.inference_default(task, "max_det"),  # reference §11.3
     }
-    if params.get("tile_grid_size"):
-        for key in TILE_KEYS:
-            settings[names.get(key, key)] = params[key]
-    if task == SEGMENTATION_TASK:
-        settings.update(MASK_SETTINGS)
+    settings.update(tile_settings(params, schemas.runtime_names(task)))
+    if get_task(task).masks:
+        settings.update(schemas.mask_settings())
     return settings
 
 
@@ -320,8 +315,6 @@ def package_yolo_config(record: dict, path: Path) -> dict:
     package's (registered) model name and size with its class count. The package's stored
     `model_yaml`, when present, must equal what that config builds, key for key; a package
     whose YAML differs (another activation, layers, scales) is refused, never built."""
-    from automl.engine.models._base import get_model_spec
-
     spec = get_model_spec(record["model_name"])
     config = model_yaml(spec, len(record["labels"]), package_model_size(record, path))
     stored = record.get("model_yaml")
@@ -366,3 +359,6 @@ def read_coco_checkpoint(path: Path) -> dict:
     if not isinstance(model, nn.Module):
         raise AutomlError(f"{path}: holds no model", hint="delete it and fetch it again")
     return model.float().state_dict()
+
+
+register_yolo_models()

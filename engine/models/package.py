@@ -5,7 +5,7 @@ model.pt          {"state_dict", "task", "model_name", "labels", "settings",
                    Ultralytics models); torch.load(weights_only=True)
 settings.json     inference settings (Azure runtime names: valid_resize_size, ...)
 labels.json       class names in index order
-MLmodel           MLflow python_function descriptor, loader: automl.engine.models.mlflow_loader
+MLmodel           MLflow python_function descriptor, loader: automl.engine.predict.mlflow_loader
 requirements.txt  versions the model was trained with
 """
 
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from automl.engine.errors import AutomlError, LimitError
+from automl.engine.models._base import family_of, get_model_spec
 from automl.engine.models._checks import (
     LOADER_MODULE,
     MAX_QUOTED_CHARS,
@@ -35,7 +36,6 @@ from automl.engine.models._checks import (
     read_labels_file,
     read_settings_file,
 )
-from automl.engine.models._yolo import is_yolo_model, package_yolo_config
 from automl.engine.utils.files import write_json_atomic, write_text_atomic
 
 FORMAT_VERSION = 1
@@ -43,40 +43,11 @@ MODEL_FILE = "model.pt"
 REQUIRED_PACKAGES = ("torch", "torchvision", "timm", "pillow", "numpy", "automl-vision")
 
 
-def classification_settings(
-    task: str, model_name: str, labels: list[str], training_parameters: dict
-) -> dict:
-    """Inference settings of a classifier, from the trial's effective parameters."""
-    from automl.engine.models._base import get_model_spec
-
-    spec = get_model_spec(model_name)
-    multilabel = task == "image_classification_multilabel"
-    return {
-        "task": task,
-        "model_name": model_name,
-        "n_classes": len(labels),
-        "multilabel": multilabel,
-        "valid_resize_size": training_parameters["validation_resize_size"],
-        "valid_crop_size": training_parameters["validation_crop_size"],
-        "train_crop_size": training_parameters["training_crop_size"],
-        "mean": list(spec.mean),
-        "std": list(spec.std),
-        "score_threshold": 0.5 if multilabel else None,
-    }
-
-
 def package_settings(
     task: str, model_name: str, labels: list[str], training_parameters: dict
 ) -> dict:
-    """settings.json of any task: classification or detection keys (reference §10.3)."""
-    from automl.engine.models._detection import detection_settings, is_object_task
-    from automl.engine.models._yolo import is_yolo_model, yolo_settings
-
-    if is_yolo_model(model_name):
-        return yolo_settings(task, model_name, labels, training_parameters)
-    if is_object_task(task):
-        return detection_settings(task, model_name, labels, training_parameters)
-    return classification_settings(task, model_name, labels, training_parameters)
+    """settings.json of any model (reference §10.3): its family writes it."""
+    return family_of(model_name).package_settings(task, model_name, labels, training_parameters)
 
 
 def save_torch_atomic(obj: dict, path: Path) -> None:
@@ -242,11 +213,12 @@ def load_model_package(model_dir: str | os.PathLike) -> tuple[nn.Module, dict]:
 @dataclass
 class PackageContent:
     """A package's checked content: the model.pt record (its settings with settings.json
-    merged over them), the model.pt path, and for YOLO models the config to build."""
+    merged over them), the model.pt path, and for families that record their architecture
+    (YOLO's model YAML) the checked config to build."""
 
     record: dict
     path: Path
-    yolo_config: dict | None = None
+    config: dict | None = None
 
 
 def read_package(model_dir: str | os.PathLike) -> PackageContent:
@@ -258,8 +230,9 @@ def read_package(model_dir: str | os.PathLike) -> PackageContent:
     record = read_model_record(path)
     record["settings"] = check_settings(record["settings"], record["task"], path)
     package = PackageContent(record, path)
-    if is_yolo_model(record["model_name"]):  # the architecture of the weights, as recorded
-        package.yolo_config = package_yolo_config(record, path)
+    family = family_of(record["model_name"])
+    if family.package_config is not None:  # the architecture of the weights, as recorded
+        package.config = family.package_config(record, path)
     edited = read_settings_file(path.parent, record["task"])
     if edited is not None:
         record["settings"] = {**record["settings"], **edited}
@@ -281,23 +254,12 @@ def load_package_state(model: nn.Module, state: dict, path: Path) -> None:
 
 
 def build_package_model(package: PackageContent) -> nn.Module:
-    """The untrained module of a package's model, dispatched on its task."""
-    from automl.engine.models import build_detection_model, build_model
-    from automl.engine.models._detection import is_object_task
-    from automl.engine.models._yolo import model_from_yaml
-
-    record, settings = package.record, package.record["settings"]
-    if package.yolo_config is not None:
-        return model_from_yaml(package.yolo_config, record["task"])
-    if is_object_task(record["task"]):
-        # the detector's resize and thresholds are constructor arguments: build with the
-        # (possibly edited) settings.json values
-        return build_detection_model(
-            record["model_name"], len(record["labels"]), pretrained=False, settings=settings
-        )
-    return build_model(
-        record["model_name"],
-        len(record["labels"]),
-        pretrained=False,
-        crop_size=settings.get("valid_crop_size"),
-    )
+    """The untrained module of a package's model, built by its family: from the recorded
+    config, or from the (possibly edited) settings.json values (a detector's resize and
+    thresholds are constructor arguments)."""
+    record = package.record
+    family = family_of(record["model_name"])
+    if package.config is not None and family.build_from_config is not None:
+        return family.build_from_config(package.config, record["task"])
+    spec = get_model_spec(record["model_name"])
+    return family.build(spec, len(record["labels"]), False, record["settings"])

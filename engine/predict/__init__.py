@@ -2,19 +2,28 @@
 
 Public names:
 - `Predictor.from_package(dir, *, device="cpu", settings=None)` and `Predictor.predict(images)`.
-- `TASK_PREDICTORS` (a Registry keyed by task) and `TaskPredictor`, their base class.
+- `PREDICTORS` (keyed by task kind and model runtime), `register_predictor` and
+  `TaskPredictor`, their base class; `task_predictor_class(task, model_name)`.
 - `OnnxProgram`: a task's ONNX export recipe (`TaskPredictor.onnx_program`).
 - `PredictError`, `InputError`; `image_from_value`, `parse_data_item` for request values.
 - `score_files`, `read_scoring_inputs`, `evaluate_predictions`: batch scoring.
+- `mlflow_loader`: the MLflow python_function loader a package's MLmodel names.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
-from automl.engine.predict import _classification  # noqa: F401  (registers both tasks)
-from automl.engine.predict._base import TASK_PREDICTORS, OnnxProgram, PredictError, TaskPredictor
+from automl.engine.predict import (  # noqa: F401  (each registers its predictors)
+    _classification,
+    _detection,
+    _yolo,  # imports Ultralytics only when a YOLO predictor is built
+)
+from automl.engine.predict._base import (
+    PREDICTORS,
+    OnnxProgram,
+    PredictError,
+    TaskPredictor,
+    register_predictor,
+)
 from automl.engine.predict._predictor import Predictor, resolve_device, task_predictor_class
 from automl.engine.predict.batch import (
     ScoringInput,
@@ -24,13 +33,8 @@ from automl.engine.predict.batch import (
 )
 from automl.engine.predict.inputs import InputError, image_from_value, parse_data_item
 
-# Detection and segmentation predictors register themselves when their module is present;
-# only its absence is tolerated, never an error inside it.
-if importlib.util.find_spec("automl.engine.predict._detection") is not None:
-    importlib.import_module("automl.engine.predict._detection")
-
 __all__ = [
-    "TASK_PREDICTORS",
+    "PREDICTORS",
     "InputError",
     "OnnxProgram",
     "PredictError",
@@ -41,6 +45,7 @@ __all__ = [
     "image_from_value",
     "parse_data_item",
     "read_scoring_inputs",
+    "register_predictor",
     "resolve_device",
     "score_files",
     "task_predictor_class",

@@ -1,4 +1,10 @@
-"""What every task predictor provides, and the registry that maps a task to its predictor."""
+"""What every task predictor provides, and the table that finds a package's predictor.
+
+`PREDICTORS` is keyed by (task kind, model runtime) (`adapter_key`, e.g.
+"segmentation/ultralytics"), as Ultralytics' `task_map` maps a task to its predictor: the
+package's task gives the kind (engine/tasks), its model the runtime (engine/models).
+A new runtime or task kind registers its predictor with `register_predictor`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,9 @@ import torch
 from PIL import Image
 from torch import nn
 
+from automl import schemas
 from automl.engine.errors import AutomlError
+from automl.engine.tasks import TaskDescriptor, adapter_key, get_task
 from automl.engine.utils.registry import Registry
 
 
@@ -37,10 +45,11 @@ class OnnxProgram:
 
 
 class TaskPredictor(ABC):
-    """One task's preprocessing, forward pass and post-processing into Azure's format.
+    """One task kind's preprocessing, forward pass and post-processing into Azure's format.
 
-    Subclasses register with `@TASK_PREDICTORS.register("<task>")`. `settings` are the
-    package's inference settings (settings.json, with overrides applied).
+    Subclasses register with `register_predictor(kind, runtime, cls)`. `settings` are the
+    package's inference settings (settings.json, with overrides applied); `task` is the
+    descriptor of the package's task.
     """
 
     def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
@@ -49,6 +58,14 @@ class TaskPredictor(ABC):
         self.settings = settings
         self.device = device
         self.labels = list(meta["labels"])
+        self.task: TaskDescriptor = get_task(meta["task"])
+
+    def setting(self, key: str):
+        """settings.json's `key`, or the schema's default when the package lacks it
+        (package_settings.schema.json, else the task's default of that parameter)."""
+        if key in self.settings:
+            return self.settings[key]
+        return schemas.inference_default(self.task.name, key)
 
     @abstractmethod
     def preprocess(self, images: list[Image.Image]) -> torch.Tensor | list[torch.Tensor]:
@@ -75,4 +92,9 @@ class TaskPredictor(ABC):
         )
 
 
-TASK_PREDICTORS: Registry[type[TaskPredictor]] = Registry("task predictor")
+PREDICTORS: Registry[type[TaskPredictor]] = Registry("predictor (task kind/model runtime)")
+
+
+def register_predictor(kind: str, runtime: str, predictor: type[TaskPredictor]) -> None:
+    """Add the predictor of models of `runtime` for tasks of `kind` (a duplicate raises)."""
+    PREDICTORS.add(adapter_key(kind, runtime), predictor)

@@ -1,4 +1,5 @@
-"""Predictors of both classification tasks: softmax (multi-class) or sigmoid (multi-label)."""
+"""The predictor of the classification tasks (torch runtime): softmax (multi-class) or
+sigmoid (multi-label), as the task descriptor says."""
 
 from __future__ import annotations
 
@@ -8,22 +9,21 @@ import torch
 from PIL import Image
 from torch import nn
 
-from automl.engine.predict._base import TASK_PREDICTORS, OnnxProgram, PredictError, TaskPredictor
-from automl.engine.tasks.classification import build_valid_transform
+from automl.engine.predict._base import OnnxProgram, PredictError, TaskPredictor, register_predictor
 
 
 class ClassificationPredictor(TaskPredictor):
-    """Multi-class: resize, centre-crop, normalise (as validation); softmax over classes."""
-
-    multilabel = False
+    """Resize, centre-crop, normalise (as validation); softmax over classes (multi-class) or
+    independent sigmoid scores per class (multi-label: the threshold is the caller's)."""
 
     def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
         super().__init__(model, meta, settings, device)
-        self.mean = tuple(settings.get("mean", (0.485, 0.456, 0.406)))
-        self.std = tuple(settings.get("std", (0.229, 0.224, 0.225)))
+        self.multilabel = self.task.multilabel
+        self.mean = tuple(self.setting("mean"))
+        self.std = tuple(self.setting("std"))
         self.resize_size = int(settings["valid_resize_size"])
         self.crop_size = int(settings["valid_crop_size"])
-        self.transform = build_valid_transform(
+        self.transform = self.task.preprocessing.valid(
             self.resize_size, self.crop_size, self.mean, self.std
         )
 
@@ -48,10 +48,8 @@ class ClassificationPredictor(TaskPredictor):
         return [{"probs": row.tolist(), "labels": list(self.labels)} for row in probs]
 
     def evaluate(self, truth: list, predictions: list[dict]) -> dict[str, float]:
-        """Azure's metrics of the task (engine/metrics) from labels and response objects."""
+        """Azure's metrics of the task (its evaluator) from labels and response objects."""
         import numpy as np
-
-        from automl.engine.metrics import classification_metrics
 
         index = {name: i for i, name in enumerate(self.labels)}
         probs = np.array([p["probs"] for p in predictions], dtype=np.float64)
@@ -64,8 +62,7 @@ class ClassificationPredictor(TaskPredictor):
             if (y_true < 0).any():
                 unknown = sorted({n for n in truth if n not in index})
                 raise PredictError(f"labels unknown to the model: {', '.join(unknown)}")
-        task = "image_classification_multilabel" if self.multilabel else "image_classification"
-        return classification_metrics(task, y_true, probs)
+        return self.task.evaluator(self.task.name, y_true, probs)
 
     def onnx_program(
         self, *, batch_size: int = 1, dynamic_batch: bool = False, normalization: bool = False
@@ -109,11 +106,4 @@ class NormalizingModule(nn.Module):
         return self.model(pixels * self.scale - self.shift)
 
 
-class MultilabelClassificationPredictor(ClassificationPredictor):
-    """Multi-label: independent sigmoid scores per class (threshold 0.5 is the caller's)."""
-
-    multilabel = True
-
-
-TASK_PREDICTORS.add("image_classification", ClassificationPredictor)
-TASK_PREDICTORS.add("image_classification_multilabel", MultilabelClassificationPredictor)
+register_predictor("classification", "torch", ClassificationPredictor)

@@ -19,29 +19,27 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from automl.engine.models._detection import (
-    DETECTION_TASK,
-    SEGMENTATION_TASK,
-    apply_inference_settings,
-)
-from automl.engine.predict._base import TASK_PREDICTORS, OnnxProgram, PredictError, TaskPredictor
+from automl.engine.models._detection import apply_inference_settings
+from automl.engine.predict._base import OnnxProgram, PredictError, TaskPredictor, register_predictor
 from automl.engine.tasks.detection import preprocess_images
 from automl.engine.tasks.tiling import parse_tile_grid, predict_tiled
 
 logger = logging.getLogger("automl.predict")
 
 
-def tiling_settings(settings: dict) -> tuple:
-    """(tile grid or None, overlap ratio, NMS threshold of merged tiles) of a package."""
-    grid = settings.get("tile_grid_size")
+def tiling_settings(predictor: TaskPredictor) -> tuple:
+    """(tile grid or None, overlap ratio, NMS threshold of merged tiles) of a package; a
+    task that does not tile (instance segmentation, reference §9) has no grid."""
+    grid = predictor.settings.get("tile_grid_size")
+    if not grid or not predictor.task.tiling:
+        return None, None, None
     return (
-        parse_tile_grid(grid) if grid else None,
-        float(settings.get("tile_overlap_ratio", 0.25)),
-        float(settings.get("tile_predictions_nms_thresh", 0.25)),
+        parse_tile_grid(grid),
+        float(predictor.setting("tile_overlap_ratio")),
+        float(predictor.setting("tile_predictions_nms_thresh")),
     )
 
 
-@TASK_PREDICTORS.register(DETECTION_TASK)
 class DetectionPredictor(TaskPredictor):
     """Boxes `{"box": {topX, topY, bottomX, bottomY}, "label", "score"}` per image."""
 
@@ -49,7 +47,7 @@ class DetectionPredictor(TaskPredictor):
         super().__init__(model, meta, settings, device)
         apply_inference_settings(self.model, settings)
         self.score_threshold = float(settings["box_score_thresh"])
-        self.tile_grid, self.tile_overlap, self.tile_nms = tiling_settings(settings)
+        self.tile_grid, self.tile_overlap, self.tile_nms = tiling_settings(self)
 
     def preprocess(self, images: list[Image.Image]) -> list[torch.Tensor]:
         return preprocess_images(images)
@@ -99,10 +97,8 @@ class DetectionPredictor(TaskPredictor):
         """VOC box metrics of response objects against normalised labels (IoU does not
         change when both sides are scaled by the image size, so normalised boxes suffice;
         segmentation is scored on the polygons' boxes here)."""
-        from automl.engine.metrics.detection import DetectionEvaluator
-
-        evaluator = DetectionEvaluator(
-            self.labels, iou_threshold=float(self.settings.get("validation_iou_threshold", 0.5))
+        evaluator = self.task.evaluator(
+            self.labels, iou_threshold=float(self.setting("validation_iou_threshold"))
         )
         index = {name: i + 1 for i, name in enumerate(self.labels)}
         for objects, prediction in zip(truth, predictions, strict=True):
@@ -211,24 +207,31 @@ def truth_arrays(objects: list[dict], index: dict) -> dict:
     }
 
 
-@TASK_PREDICTORS.register(SEGMENTATION_TASK)
-class InstanceSegmentationPredictor(DetectionPredictor):
-    """Boxes plus `polygon`: [[x1, y1, ...], ...] normalised, from the thresholded mask."""
+class PolygonsFromMasks:
+    """Instance segmentation: each box entry gets `polygon`, [[x1, y1, ...], ...]
+    normalised, traced from its thresholded mask (`mask_pixel_score_threshold`,
+    `max_number_of_polygon_points`). Mixed into the torchvision and YOLO predictors."""
 
     def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
         super().__init__(model, meta, settings, device)
-        self.tile_grid = None  # instance segmentation does not tile (reference §9)
-        self.mask_threshold = float(settings.get("mask_pixel_score_threshold", 0.5))
-        self.max_points = int(settings.get("max_number_of_polygon_points", 100))
+        self.mask_threshold = float(self.setting("mask_pixel_score_threshold"))
+        self.max_points = int(self.setting("max_number_of_polygon_points"))
 
     def box_entry(self, output: dict, i: int, width: int, height: int) -> dict:
         from automl.engine.data.masks import mask_to_polygons
 
-        entry = super().box_entry(output, i, width, height)
+        entry = DetectionPredictor.box_entry(self, output, i, width, height)
         mask = (output["masks"][i, 0] > self.mask_threshold).numpy()
-        polygons = mask_to_polygons(mask, self.max_points)
         entry["polygon"] = [
             [v / (width if j % 2 == 0 else height) for j, v in enumerate(polygon)]
-            for polygon in polygons
+            for polygon in mask_to_polygons(mask, self.max_points)
         ]
         return entry
+
+
+class InstanceSegmentationPredictor(PolygonsFromMasks, DetectionPredictor):
+    """Boxes plus polygons from Mask R-CNN's masks."""
+
+
+register_predictor("detection", "torch", DetectionPredictor)
+register_predictor("segmentation", "torch", InstanceSegmentationPredictor)

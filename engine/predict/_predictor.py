@@ -10,26 +10,29 @@ import torch
 from PIL import Image
 from torch import nn
 
-from automl.engine.predict._base import TASK_PREDICTORS, PredictError, TaskPredictor
+from automl import schemas
+from automl.engine.predict._base import PREDICTORS, PredictError, TaskPredictor
+from automl.engine.tasks import TASKS, adapter_key
 
 logger = logging.getLogger("automl.predict")
-
-DEFAULT_BATCH_SIZE = 16
 
 
 class Predictor:
     """A loaded model package: `predict(images)` returns Azure's response objects.
 
-    Build it with `Predictor.from_package(dir)`; the task's `TaskPredictor` (registered in
-    `TASK_PREDICTORS`) does the preprocessing, forward pass and post-processing.
+    Build it with `Predictor.from_package(dir)`; the `TaskPredictor` of the package's task
+    kind and model runtime (`PREDICTORS`) does the preprocessing, forward pass and
+    post-processing.
     """
 
     def __init__(self, task_predictor: TaskPredictor, meta: dict, model_dir: Path | None = None):
         self.task_predictor = task_predictor
         self.meta = meta
         self.model_dir = model_dir
-        self.batch_size = int(task_predictor.settings.get("inference_batch_size", 0) or 0) or (
-            DEFAULT_BATCH_SIZE
+        # null or absent: the schema's default
+        self.batch_size = int(
+            task_predictor.settings.get("inference_batch_size")
+            or schemas.inference_default(meta["task"], "inference_batch_size")
         )
 
     @classmethod
@@ -113,22 +116,19 @@ def build_task_predictor(
         ) from None
 
 
-def task_predictor_class(task: str, model_name: str | None = None) -> type[TaskPredictor]:
-    """The registered predictor of `task` (the YOLO one for an Ultralytics `model_name`),
-    or a PredictError saying what is missing."""
-    from automl.engine.models._yolo import is_yolo_model
+def task_predictor_class(task: str, model_name: str) -> type[TaskPredictor]:
+    """The predictor of `task`'s kind for `model_name`'s runtime, or a PredictError saying
+    what is missing."""
+    from automl.engine.models import get_model_spec
 
-    if model_name is not None and is_yolo_model(model_name):
-        from automl.engine.predict._yolo import yolo_predictor_class
-
-        return yolo_predictor_class(task)
-    if task not in TASK_PREDICTORS:
+    key = adapter_key(TASKS.get(task).kind, get_model_spec(model_name).runtime)
+    if key not in PREDICTORS:
         raise PredictError(
-            f"no predictor for task {task!r} in this installation "
-            f"(known: {', '.join(TASK_PREDICTORS.names())})",
+            f"no predictor for task {task!r} and model {model_name!r} ({key}) in this "
+            f"installation (known: {', '.join(PREDICTORS.names())})",
             hint="install the automl-vision version that trained this model",
         )
-    return TASK_PREDICTORS.get(task)
+    return PREDICTORS.get(key)
 
 
 def resolve_device(name: str) -> torch.device:

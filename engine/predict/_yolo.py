@@ -22,9 +22,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from automl.engine.models._yolo import SEGMENTATION_TASK, import_ultralytics
-from automl.engine.predict._base import OnnxProgram, TaskPredictor
-from automl.engine.predict._detection import DetectionPredictor, tiling_settings
+from automl.engine.models._yolo import import_ultralytics
+from automl.engine.predict._base import OnnxProgram, TaskPredictor, register_predictor
+from automl.engine.predict._detection import DetectionPredictor, PolygonsFromMasks, tiling_settings
 from automl.engine.tasks.detection import preprocess_images
 from automl.engine.tasks.tiling import predict_tiled
 
@@ -86,8 +86,8 @@ class YoloDetectionPredictor(DetectionPredictor):
         self.img_size = int(settings["img_size"])
         self.score_threshold = float(settings["box_score_thresh"])
         self.nms_threshold = float(settings["nms_iou_thresh"])
-        self.max_det = int(settings.get("max_det", 300))
-        self.tile_grid, self.tile_overlap, self.tile_nms = tiling_settings(settings)
+        self.max_det = int(self.setting("max_det"))
+        self.tile_grid, self.tile_overlap, self.tile_nms = tiling_settings(self)
 
     def preprocess(self, images: list[Image.Image]) -> list[torch.Tensor]:
         return preprocess_images(images)
@@ -145,7 +145,7 @@ class YoloDetectionPredictor(DetectionPredictor):
         [0, 1] pixels (0-255 with `normalization`) -> `output` raw predictions in the
         Ultralytics layout `detect` takes, (batch, 4 + classes, anchors) with xywh boxes
         (segmentation: 32 mask coefficients more, and `protos`); NMS stays outside."""
-        segmentation = self.meta.get("task") == SEGMENTATION_TASK
+        segmentation = self.task.masks
         outputs = ["output", "protos"] if segmentation else ["output"]
         model = copy.deepcopy(self.model).cpu()  # serving keeps its own
         module = YoloOnnxModule(model, normalization).eval()
@@ -183,27 +183,9 @@ class YoloOnnxModule(nn.Module):
         return predictions if prototypes is None else (predictions, prototypes)
 
 
-class YoloSegmentationPredictor(YoloDetectionPredictor):
-    """Boxes plus `polygon` ([[x1, y1, ...], ...] normalised) traced from each mask."""
-
-    def __init__(self, model: nn.Module, meta: dict, settings: dict, device: torch.device):
-        super().__init__(model, meta, settings, device)
-        self.tile_grid = None  # instance segmentation does not tile (reference §9)
-        self.mask_threshold = float(settings.get("mask_pixel_score_threshold", 0.5))
-        self.max_points = int(settings.get("max_number_of_polygon_points", 100))
-
-    def box_entry(self, output: dict, i: int, width: int, height: int) -> dict:
-        from automl.engine.data.masks import mask_to_polygons
-
-        entry = DetectionPredictor.box_entry(self, output, i, width, height)
-        mask = (output["masks"][i, 0] > self.mask_threshold).numpy()
-        entry["polygon"] = [
-            [v / (width if j % 2 == 0 else height) for j, v in enumerate(polygon)]
-            for polygon in mask_to_polygons(mask, self.max_points)
-        ]
-        return entry
+class YoloSegmentationPredictor(PolygonsFromMasks, YoloDetectionPredictor):
+    """Boxes plus polygons traced from each prototype mask."""
 
 
-def yolo_predictor_class(task: str) -> type[YoloDetectionPredictor]:
-    """The YOLO predictor of `task`."""
-    return YoloSegmentationPredictor if task == SEGMENTATION_TASK else YoloDetectionPredictor
+register_predictor("detection", "ultralytics", YoloDetectionPredictor)
+register_predictor("segmentation", "ultralytics", YoloSegmentationPredictor)

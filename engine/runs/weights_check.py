@@ -6,6 +6,10 @@ and YOLO `model_size` values it can get. A model whose weights are not in the li
 caches gets a warning at `automl job validate` (with the `automl weights fetch` command),
 and at `automl job create` a download probe: when it fails the job stops before its data is
 prepared, instead of trial 0 failing after it.
+
+Which file each model needs is recorded in schemas/weights.json and the caches are found by
+engine/utils/library_caches.py, so the validate-time check imports no torch (seconds and
+most of a GB otherwise); only the create-time download probe loads the model registry.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import subprocess
 import sys
 from urllib.parse import urlparse
 
+from automl import schemas
 from automl.engine.errors import ConfigError
+from automl.engine.utils import library_caches
 
 logger = logging.getLogger("automl.runs")
 _CHOSEN_KEYS = ("model_name", "pretrained", "model_size")
@@ -87,33 +93,34 @@ def pretrained_models(job) -> list[tuple[str, str | None]]:
 
 
 def missing_weights(needed: list[tuple[str, str | None]], probe: bool = False) -> list[dict]:
-    """One record per needed weights file that is not cached here: model, YOLO size,
-    cache folder, and (with `probe`) why it cannot be downloaded, None when it can."""
-    from automl.engine.models import cache_location, cached_weights_file, get_model_spec
-    from automl.engine.models._weights import with_model_size
-
+    """One record per needed weights file that is not cached here: model, model size (for
+    models with one file per size), cache folder, and (with `probe`) why it cannot be
+    downloaded, None when it can. Without `probe` nothing imports torch."""
     missing, reachable = [], {}
     for name, size in needed:
-        spec = get_model_spec(name)
-        is_yolo = spec.source == "ultralytics"
-        spec = with_model_size(spec, size) if is_yolo else spec
-        if spec.has_pretrained and cached_weights_file(spec) is None:
-            record = {"model": name, "size": size if is_yolo else None}
-            record["cache"] = str(cache_location(spec))
-            record["reason"] = _probe(spec, reachable) if probe else None
-            missing.append(record)
+        facts = schemas.pretrained_weights(name)  # None: the model has no pretrained weights
+        per_size = facts is not None and "files" in facts
+        if facts is None or library_caches.cached_file(facts, size if per_size else None):
+            continue
+        record = {"model": name, "size": size if per_size else None}
+        record["cache"] = str(library_caches.cache_dir(facts["source"]))
+        record["reason"] = _probe(name, size, reachable) if probe else None
+        missing.append(record)
     return missing
 
 
-def _probe(spec, reachable: dict[str | None, bool]) -> str | None:
-    """Why the weights of `spec` cannot be downloaded, or None; one probe per site."""
+def _probe(name: str, size: str | None, reachable: dict[str | None, bool]) -> str | None:
+    """Why the weights of model `name` cannot be downloaded, or None; one probe per site."""
+    from automl.engine.models import get_model_spec
     from automl.engine.models._weights import (
         PROBE_TIMEOUT_S,
         offline_forced,
         url_reachable,
         weights_url,
+        with_model_size,
     )
 
+    spec = with_model_size(get_model_spec(name), size)
     if offline_forced(spec):
         return "HF_HUB_OFFLINE is set"
     url = weights_url(spec)
@@ -150,8 +157,8 @@ def weights_warnings(job) -> list[str]:
     needed = pretrained_models(job)
     try:
         missing = missing_weights(needed) if needed else []
-    except (ImportError, OSError, MemoryError) as exc:  # the caches are found through torch
-        return [f"pretrained weights were not checked (torch could not be loaded: {exc})"]
+    except (ImportError, OSError, MemoryError) as exc:  # huggingface_hub finds timm's cache
+        return [f"pretrained weights were not checked ({type(exc).__name__}: {exc})"]
     if not missing:
         return []
     return [
@@ -186,8 +193,9 @@ def require_weights(job) -> None:
 
 def _missing_probed(needed: list[tuple[str, str | None]]) -> list[dict]:
     """missing_weights(needed, probe=True), in a child process unless torch is loaded here
-    anyway: the libraries' caches are found through torch, which would otherwise stay in
-    the controller's memory (most of a GB) for the whole job only to answer this question."""
+    anyway: the probe builds the download URLs through the model registry (torch), which
+    would otherwise stay in the controller's memory (most of a GB) for the whole job only
+    to answer this question."""
     from automl.engine.utils.gpus import cuda_may_be_present
 
     if "torch" in sys.modules or cuda_may_be_present():

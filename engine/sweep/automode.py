@@ -32,8 +32,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from automl import schemas
 from automl.engine.data.manifest import read_manifest
 from automl.engine.sweep.space import SUBSPACE_PARAM, SearchSpace, Uniform
+from automl.engine.tasks import get_task
+from automl.engine.utils.registry import Registry
 
 LR_SPREAD = 4.0  # TPE's learning-rate range: portfolio value / 4 .. x 4
 SMALL_OBJECT_AREA = 0.01
@@ -80,6 +83,22 @@ SEGMENTATION_CPU = [
     ("maskrcnn_resnet18_fpn", 0.005, 2, {"min_size": 320, "max_size": 533}),
     ("yolov8-seg", 0.01, 8, {"image_size": 320, "model_size": "small"}),
 ]
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """The proven configurations of one task kind, best first, on a GPU and on a CPU
+    (model, learning rate, batch size, extra parameters), and how a configuration is sized
+    to the data (`sizes(model, extra, data, hardware) -> parameters`)."""
+
+    gpu: tuple[tuple, ...]
+    cpu: tuple[tuple, ...]
+    sizes: Callable[[str, dict, DataProfile, HardwareProfile], dict]
+
+
+# AutoMode's portfolio per task kind (the task descriptor's `kind`); a new task kind
+# registers its own with PORTFOLIOS.add(kind, Portfolio(...)).
+PORTFOLIOS: Registry[Portfolio] = Registry("AutoMode portfolio (task kind)")
 
 
 @dataclass
@@ -176,7 +195,7 @@ def portfolio_models(task: str, on_gpu: bool, max_trials: int, fixed_params: dic
 
 def _candidates(task, hardware, fixed_params, default_learning_rate) -> list[tuple]:
     table = _portfolio_table(task, hardware.device == "cuda")
-    if task == "image_classification_multilabel":
+    if get_task(task).multilabel:
         table = [(m, lr * MULTILABEL_LR_FACTOR, b, *rest) for m, lr, b, *rest in table]
     model = fixed_params.get("model_name")
     if model is None:
@@ -188,14 +207,14 @@ def _candidates(task, hardware, fixed_params, default_learning_rate) -> list[tup
     return [(model, lr * factor, *base[2:]) for factor in (1.0, 0.3, 3.0)]
 
 
+def portfolio_of(task: str) -> Portfolio:
+    """The portfolio of `task`'s kind."""
+    return PORTFOLIOS.get(get_task(task).kind)
+
+
 def _portfolio_table(task: str, on_gpu: bool) -> list[tuple]:
-    if task.startswith("image_classification"):
-        return [
-            (m, lr, b, {}) for m, lr, b in (CLASSIFICATION_GPU if on_gpu else CLASSIFICATION_CPU)
-        ]
-    if task == "image_object_detection":
-        return DETECTION_GPU if on_gpu else DETECTION_CPU
-    return SEGMENTATION_GPU if on_gpu else SEGMENTATION_CPU
+    portfolio = portfolio_of(task)
+    return list(portfolio.gpu if on_gpu else portfolio.cpu)
 
 
 def _sized(task, candidate, data: DataProfile, hardware: HardwareProfile, fixed: dict) -> dict:
@@ -206,10 +225,7 @@ def _sized(task, candidate, data: DataProfile, hardware: HardwareProfile, fixed:
         "number_of_epochs": sized_epochs(data.n_train, hardware.device),
         "training_batch_size": sized_batch(batch, data.n_train, hardware),
     }
-    if task.startswith("image_classification"):
-        config.update(_classification_sizes(model, data, hardware))
-    else:
-        config.update(_detection_sizes(extra, data))
+    config.update(portfolio_of(task).sizes(model, extra, data, hardware))
     return {key: value for key, value in config.items() if key not in fixed or key == "model_name"}
 
 
@@ -229,8 +245,10 @@ def sized_batch(default: int, n_train: int, hardware: HardwareProfile) -> int:
     return max(1, min(batch, n_train))
 
 
-def _classification_sizes(model: str, data: DataProfile, hardware: HardwareProfile) -> dict:
-    if model.startswith("vit"):
+def _classification_sizes(
+    model: str, extra: dict, data: DataProfile, hardware: HardwareProfile
+) -> dict:
+    if (schemas.model_family(model) or {}).get("crop_sizes_must_match"):
         return {}  # the r224 ViTs take 224 px only
     side = min(data.median_width or 224, data.median_height or 224)
     crop = 224 if side >= 224 and hardware.device == "cuda" else max(128, min(224, side))
@@ -242,7 +260,7 @@ def _classification_sizes(model: str, data: DataProfile, hardware: HardwareProfi
     }
 
 
-def _detection_sizes(extra: dict, data: DataProfile) -> dict:
+def _detection_sizes(model: str, extra: dict, data: DataProfile, hardware: HardwareProfile) -> dict:
     small = data.median_box_area is not None and data.median_box_area < SMALL_OBJECT_AREA
     if not small:
         return extra
@@ -272,7 +290,7 @@ def profile_data(task: str, train_manifest: Path) -> DataProfile:
         median_width=int(statistics.median(widths)) if widths else None,
         median_height=int(statistics.median(heights)) if heights else None,
     )
-    if task in ("image_object_detection", "image_instance_segmentation"):
+    if get_task(task).objects:
         counts = [len(r.get("label") or []) for r in records]
         areas = [_box_area(box) for r in records for box in (r.get("label") or [])]
         areas = [a for a in areas if a is not None]
@@ -320,3 +338,17 @@ def profile_hardware(gpus: list[int], gpu_memory_gb: float | None, n_cpus: int) 
     if gpus:
         return HardwareProfile("cuda", n_gpus=len(gpus), gpu_memory_gb=gpu_memory_gb, n_cpus=n_cpus)
     return HardwareProfile("cpu", n_cpus=n_cpus)
+
+
+PORTFOLIOS.add(
+    "classification",
+    Portfolio(
+        gpu=tuple((m, lr, b, {}) for m, lr, b in CLASSIFICATION_GPU),
+        cpu=tuple((m, lr, b, {}) for m, lr, b in CLASSIFICATION_CPU),
+        sizes=_classification_sizes,
+    ),
+)
+PORTFOLIOS.add("detection", Portfolio(tuple(DETECTION_GPU), tuple(DETECTION_CPU), _detection_sizes))
+PORTFOLIOS.add(
+    "segmentation", Portfolio(tuple(SEGMENTATION_GPU), tuple(SEGMENTATION_CPU), _detection_sizes)
+)

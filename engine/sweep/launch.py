@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from automl import schemas
 from automl.engine.sweep import groups
 from automl.engine.sweep.processes import signal_group
 from automl.engine.sweep.slots import TrialSlot
@@ -159,12 +160,9 @@ def _log_name(place: groups.GroupPlace | None) -> str:
 
 
 def ddp_capable(parameters: dict) -> bool:
-    """Our DDP serves the torchvision trainers; Ultralytics models train on one GPU."""
-    try:
-        from automl.engine.models._yolo import is_yolo_model
-    except ImportError:
-        return True
-    return not is_yolo_model(str(parameters.get("model_name") or ""))
+    """Our DDP serves the torchvision trainers; Ultralytics models train on one GPU
+    (models.json's family key `distributed`, read without importing torch)."""
+    return schemas.family_distributed(str(parameters.get("model_name") or ""))
 
 
 def group_command(target: list[str], slot: TrialSlot, place: groups.GroupPlace) -> list[str]:

@@ -17,7 +17,6 @@ from automl.engine.data.images import LazyImage
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-CLASSIFICATION_TASKS = ("image_classification", "image_classification_multilabel")
 # ITU-R 601 luma weights, as torchvision's rgb_to_grayscale uses.
 _LUMA = np.array([0.299, 0.587, 0.114])
 

@@ -1,4 +1,4 @@
-"""The detection trainer (object detection and instance segmentation, torchvision models).
+"""The detection trainer (object detection and instance segmentation, torch runtime).
 
 Split as torchvision's detection reference scripts are: `build_detection_data`,
 `build_detection_state`, `detection_batch_loss`, `evaluate_detection`. Batches are
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -22,17 +23,14 @@ from automl.engine.data.datasets import DetectionDataset, InstanceSegmentationDa
 from automl.engine.data.manifest import read_manifest
 from automl.engine.errors import TrialError
 from automl.engine.metrics.detection import DetectionEvaluator
-from automl.engine.models import build_detection_model, freeze_layer_groups, get_model_spec
-from automl.engine.models._detection import (
-    DETECTION_TASK,
-    SEGMENTATION_TASK,
-    detection_settings,
+from automl.engine.models import (
+    build_detection_model,
+    family_of,
+    freeze_layer_groups,
+    get_model_spec,
 )
-from automl.engine.tasks.detection import (
-    build_detection_train_transform,
-    build_detection_valid_transform,
-    collate_detection,
-)
+from automl.engine.tasks import TaskDescriptor
+from automl.engine.tasks.detection import collate_detection
 from automl.engine.tasks.tiling import TiledDetectionDataset, parse_tile_grid, predict_tiled
 from automl.engine.training.distributed import distributed_sampler, wrap_model
 from automl.engine.training.loop import (
@@ -46,8 +44,8 @@ from automl.engine.training.loop import (
     train_one_epoch,
 )
 from automl.engine.training.optim import build_optimizer, build_scheduler
-from automl.engine.training.settings import DetectionTrainingSettings
-from automl.engine.training.trainers import Evaluation
+from automl.engine.training.settings import DetectionTrainingSettings, advanced_setting
+from automl.engine.training.trainers import EpochTrainer, Evaluation, TrialInputs
 
 logger = logging.getLogger("automl.training")
 
@@ -60,31 +58,38 @@ class DetectionData:
     tile_grid: tuple[int, int] | None
 
 
-def tile_grid_of(settings: DetectionTrainingSettings, task: str) -> tuple[int, int] | None:
-    """The tile grid, or None; instance segmentation does not tile (reference §9)."""
-    if not settings.tile_grid_size:
+def tile_grid_of(tile_grid_size: str | None, task: TaskDescriptor) -> tuple[int, int] | None:
+    """The tile grid, or None; a task without tiling refuses one (instance segmentation
+    does not tile, reference §9)."""
+    if not tile_grid_size:
         return None
-    if task != DETECTION_TASK:
+    if not task.tiling:
+        from automl.engine.tasks import TASKS
+
+        tiling = ", ".join(name for name in TASKS if TASKS.get(name).tiling)
         raise TrialError(
-            f"training_parameters.tile_grid_size={settings.tile_grid_size!r}: tiling is "
-            f"supported for image_object_detection only, not {task}",
+            f"training_parameters.tile_grid_size={tile_grid_size!r}: tiling is "
+            f"supported for {tiling} only, not {task.name}",
             hint="remove tile_grid_size",
         )
-    return parse_tile_grid(settings.tile_grid_size)
+    return parse_tile_grid(tile_grid_size)
+
+
+def object_dataset_class(task: TaskDescriptor) -> type[DetectionDataset]:
+    """Boxes, or boxes and instance masks."""
+    return InstanceSegmentationDataset if task.masks else DetectionDataset
 
 
 def build_detection_data(
-    spec: dict, settings: DetectionTrainingSettings, device: Device
+    trial: TrialInputs, settings: DetectionTrainingSettings, device: Device
 ) -> DetectionData:
     """Loaders over the manifests; with tiling, training sees images plus their tiles."""
-    labels = list(spec["data"]["labels"])
-    dataset_class = (
-        InstanceSegmentationDataset if spec["task"] == SEGMENTATION_TASK else DetectionDataset
-    )
-    augment = bool(settings.advanced_settings.get("apply_automl_train_augmentations", True))
-    train_tf = build_detection_train_transform(augment)
-    train_records = read_manifest(spec["data"]["train_manifest"])
-    grid = tile_grid_of(settings, spec["task"])
+    labels = list(trial.labels)
+    dataset_class = object_dataset_class(trial.task)
+    augment = bool(advanced_setting(settings, "apply_automl_train_augmentations"))
+    train_tf = trial.task.preprocessing.train(augment)
+    train_records = read_manifest(trial.train_manifest)
+    grid = tile_grid_of(settings.tile_grid_size, trial.task)
     if grid is not None:
         base = dataset_class(train_records, labels)
         train_set = TiledDetectionDataset(base, grid, settings.tile_overlap_ratio, train_tf)
@@ -92,7 +97,7 @@ def build_detection_data(
     else:
         train_set = dataset_class(train_records, labels, train_tf)
     valid_set = dataset_class(
-        read_manifest(spec["data"]["valid_manifest"]), labels, build_detection_valid_transform()
+        read_manifest(trial.valid_manifest), labels, trial.task.preprocessing.valid()
     )
     common = loader_options(
         effective_workers(settings.number_of_workers), device, settings.random_seed
@@ -110,18 +115,25 @@ def build_detection_data(
     return DetectionData(labels, train_loader, valid_loader, grid)
 
 
-def build_detector(spec: dict, settings: DetectionTrainingSettings, device: Device) -> nn.Module:
-    """The registry detector with the trial's thresholds and sizes, frozen groups applied
-    (layers_to_freeze, else the model's default when pretrained)."""
-    params = spec["training_parameters"]
-    labels = spec["data"]["labels"]
-    model_spec = get_model_spec(settings.model_name)
-    if spec["task"] not in model_spec.tasks:
+def check_model_task(model_name: str, task: TaskDescriptor) -> None:
+    """A TrialError unless registered model `model_name` does `task`."""
+    if task.name not in get_model_spec(model_name).tasks:
         raise TrialError(
-            f"model_name={settings.model_name!r} does not do {spec['task']}",
+            f"model_name={model_name!r} does not do {task.name}",
             hint="pick a model of the task (automl schema models)",
         )
-    package = detection_settings(spec["task"], settings.model_name, labels, params)
+
+
+def build_detector(
+    trial: TrialInputs, settings: DetectionTrainingSettings, device: Device
+) -> nn.Module:
+    """The registry detector with the trial's thresholds and sizes, frozen groups applied
+    (layers_to_freeze, else the model's default when pretrained)."""
+    params, labels = trial.training_parameters, trial.labels
+    model_spec = get_model_spec(settings.model_name)
+    check_model_task(settings.model_name, trial.task)
+    family = family_of(settings.model_name)
+    package = family.package_settings(trial.task.name, settings.model_name, labels, params)
     model = build_detection_model(
         settings.model_name, len(labels), pretrained=settings.pretrained, settings=package
     )
@@ -137,9 +149,9 @@ def build_detector(spec: dict, settings: DetectionTrainingSettings, device: Devi
 
 
 def build_detection_state(
-    spec: dict, settings: DetectionTrainingSettings, data: DetectionData, device, cancel
+    trial: TrialInputs, settings: DetectionTrainingSettings, data: DetectionData, device, cancel
 ) -> TrainingState:
-    model = build_detector(spec, settings, device)
+    model = build_detector(trial, settings, device)
     optimizer = build_optimizer(model, settings)
     return TrainingState(
         model=model,
@@ -183,15 +195,15 @@ def validation_loss(model: nn.Module, images: list, targets: list) -> float:
 
 @torch.inference_mode()
 def evaluate_detection(
-    state: TrainingState, data: DetectionData, task: str
+    state: TrainingState, data: DetectionData, task: TaskDescriptor
 ) -> tuple[dict, DetectionEvaluator]:
     """Validation pass: (metrics incl. log_loss, evaluator with per-label results)."""
     settings: DetectionTrainingSettings = state.settings
-    evaluator = DetectionEvaluator(
+    evaluator = task.evaluator(
         data.labels,
         metric_type=settings.validation_metric_type,
         iou_threshold=settings.validation_iou_threshold,
-        use_masks=task == SEGMENTATION_TASK,
+        use_masks=task.masks,
     )
     with_loss = str(settings.log_validation_loss).lower() == "enable"
     state.model.eval()
@@ -240,15 +252,31 @@ def clean_nested(value):
     return value
 
 
-class DetectionTrainer:
+def object_details(labels: list[str], metrics) -> Callable[[int], dict]:
+    """The best-epoch report of an object task (per-label metrics, PR curves)."""
+
+    def details(epoch: int) -> dict:
+        return clean_nested(
+            {
+                "epoch": epoch,
+                "labels": labels,
+                "per_label_metrics": metrics.per_label,
+                "pr_curves": metrics.pr_curves,
+            }
+        )
+
+    return details
+
+
+class DetectionTrainer(EpochTrainer):
     """image_object_detection and image_instance_segmentation with torchvision models."""
 
-    tasks = (DETECTION_TASK, SEGMENTATION_TASK)
     settings_class = DetectionTrainingSettings
 
-    def build(self, spec: dict, settings, device: Device, cancel):
-        data = build_detection_data(spec, settings, device)
-        state = build_detection_state(spec, settings, data, device, cancel)
+    def build(self, trial: TrialInputs, settings, device: Device, cancel):
+        self.trial = trial
+        data = build_detection_data(trial, settings, device)
+        state = build_detection_state(trial, settings, data, device, cancel)
         # Detectors may leave parameters without gradient in a step (e.g. no positive box).
         state.ddp_model = wrap_model(state.model, device, find_unused_parameters=True)
         return data, state
@@ -256,35 +284,12 @@ class DetectionTrainer:
     def train_one_epoch(self, state: TrainingState, data: DetectionData, on_step) -> float:
         return train_one_epoch(state, data.train_loader, on_step, detection_batch_loss)
 
-    def evaluate(self, spec: dict, state: TrainingState, data: DetectionData) -> Evaluation:
+    def evaluate(self, state: TrainingState, data: DetectionData) -> Evaluation:
         try:
-            values, metrics = evaluate_detection(state, data, spec["task"])
+            values, metrics = evaluate_detection(state, data, self.trial.task)
         except torch.OutOfMemoryError as exc:
             raise out_of_memory_error(state.settings, "validation_batch_size") from exc
         score = values.get("mean_average_precision", float("nan"))
-
-        def details(epoch: int) -> dict:
-            return clean_nested(
-                {
-                    "epoch": epoch,
-                    "labels": data.labels,
-                    "per_label_metrics": metrics.per_label,
-                    "pr_curves": metrics.pr_curves,
-                }
-            )
-
         keep_latest = state.settings.validation_metric_type == "none"
+        details = object_details(data.labels, metrics)
         return Evaluation(clean_nested(values), score, details, keep_latest=keep_latest)
-
-    def write_plots(self, records: list[dict], details: dict, plots, primary_key: str) -> None:
-        from automl.engine.metrics.detection import plot_pr_curves
-        from automl.engine.metrics.plots import plot_curve, plot_metric_curves
-
-        plot_metric_curves(records, plots, primary_key)
-        epochs = [record["epoch"] for record in records]
-        for name in ("precision", "recall"):
-            values = [record["valid"].get(name) for record in records]
-            if any(value is not None for value in values):
-                plot_curve(epochs, {name: values}, name, plots / f"{name}.png")
-        if details.get("pr_curves"):
-            plot_pr_curves(details["pr_curves"], plots / "pr_curve.png")

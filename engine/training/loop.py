@@ -1,5 +1,7 @@
-"""The pieces of a classification trial, split as torchvision's reference scripts are:
-build_dataloaders, build_trial_model, train_one_epoch, evaluate."""
+"""Our training loop: `fit_epochs` runs the epochs of every `EpochTrainer` (resume,
+cancelation, last.pt, the per-epoch hooks), and the pieces of a classification trial,
+split as torchvision's reference scripts are: build_dataloaders, build_trial_model,
+train_one_epoch, evaluate."""
 
 from __future__ import annotations
 
@@ -17,18 +19,19 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from automl import schemas
 from automl.engine.data.datasets import ClassificationDataset
 from automl.engine.data.manifest import read_manifest
 from automl.engine.errors import TrialError
 from automl.engine.models import ModelSpec, build_model, freeze_layer_groups
-from automl.engine.tasks.classification import build_train_transform, build_valid_transform
+from automl.engine.training import checkpoints, distributed
 from automl.engine.training.distributed import current, distributed_sampler
-from automl.engine.training.incremental import start_from_checkpoint
-from automl.engine.training.settings import TrainingSettings
+from automl.engine.training.hooks import EpochHooks
+from automl.engine.training.settings import CommonTrainingSettings, TrainingSettings
+from automl.engine.training.trainers import EpochTrainer, TrialInputs
 
 logger = logging.getLogger("automl.training")
-
-MULTILABEL_TASK = "image_classification_multilabel"
+trial_logger = logging.getLogger("automl.trial")  # the epoch loop's lines, as before
 
 
 class CanceledByUser(Exception):
@@ -120,16 +123,17 @@ class TrialData:
 
 
 def build_dataloaders(
-    spec: dict, settings: TrainingSettings, model_spec: ModelSpec, device: Device
+    trial: TrialInputs, settings: TrainingSettings, model_spec: ModelSpec, device: Device
 ) -> TrialData:
-    """Datasets over the spec's manifests with the task's single preprocessing definition."""
-    labels = list(spec["data"]["labels"])
-    multilabel = spec["task"] == MULTILABEL_TASK
-    train_records = read_manifest(spec["data"]["train_manifest"])
-    valid_records = read_manifest(spec["data"]["valid_manifest"])
+    """Datasets over the trial's manifests with the task's single preprocessing definition."""
+    labels = list(trial.labels)
+    multilabel = trial.task.multilabel
+    train_records = read_manifest(trial.train_manifest)
+    valid_records = read_manifest(trial.valid_manifest)
     mean, std = model_spec.mean, model_spec.std
-    train_tf = build_train_transform(settings.training_crop_size, mean, std)
-    valid_tf = build_valid_transform(
+    preprocessing = trial.task.preprocessing
+    train_tf = preprocessing.train(settings.training_crop_size, mean, std)
+    valid_tf = preprocessing.valid(
         settings.validation_resize_size, settings.validation_crop_size, mean, std
     )
     workers = effective_workers(settings.number_of_workers)
@@ -162,22 +166,23 @@ def loader_options(workers: int, device: Device, seed: int | None) -> dict:
 
 
 def build_trial_model(
-    spec: dict, settings: TrainingSettings, model_spec: ModelSpec, device: Device
+    trial: TrialInputs, settings: TrainingSettings, model_spec: ModelSpec, device: Device
 ) -> nn.Module:
     """Registry model with the trial's head, optional frozen layer groups, on the device."""
     if model_spec.fixed_crop_size and settings.validation_crop_size != settings.training_crop_size:
+        default = schemas.task_default(trial.task.name, "training_crop_size")
         raise TrialError(
             f"model {model_spec.name!r} needs validation_crop_size == training_crop_size, got "
             f"{settings.validation_crop_size} and {settings.training_crop_size}",
-            hint="set both to the same value (224 by default)",
+            hint=f"set both to the same value ({default} by default)",
         )
     model = build_model(
         settings.model_name,
-        len(spec["data"]["labels"]),
+        len(trial.labels),
         pretrained=settings.pretrained,
         crop_size=settings.training_crop_size,
     )
-    start_from_checkpoint(model, spec, settings.model_name)
+    start_from_checkpoint(model, trial, settings.model_name)
     if settings.layers_to_freeze:
         frozen = freeze_layer_groups(model, model_spec, settings.layers_to_freeze)
         logger.info(
@@ -187,6 +192,17 @@ def build_trial_model(
     if device.is_cuda:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def start_from_checkpoint(model: nn.Module, trial: TrialInputs, model_name: str) -> None:
+    """Load the trial's checkpoint_run_id / checkpoint_model weights into `model`, if set
+    (engine/training/incremental.py; a changed head is adapted to the trial's labels)."""
+    from automl.engine.training.incremental import checkpoint_package, load_package_weights
+
+    found = checkpoint_package(trial.training_parameters, trial.run_dir)
+    if found is not None:
+        where, folder = found
+        load_package_weights(model, folder, model_name, list(trial.labels), where)
 
 
 def load_initial_weights(
@@ -329,3 +345,102 @@ def evaluate(state: TrainingState, loader: DataLoader) -> tuple[float, np.ndarra
         all_targets.append(targets.cpu())
     loss = (torch.stack(losses).sum() / max(n_seen, 1)).item()
     return loss, torch.cat(all_targets).numpy(), torch.cat(all_probs).double().numpy()
+
+
+# ---- the epoch loop of every EpochTrainer ----------------------------------------------
+
+
+def fit_epochs(
+    trainer: EpochTrainer,
+    trial: TrialInputs,
+    settings: CommonTrainingSettings,
+    hooks: EpochHooks,
+    device: Device,
+    cancel: Callable[[], bool],
+) -> str:
+    """Build, resume from last.pt when asked, run the epochs; "complete" or "pruned".
+    A cancel saves last.pt (rank 0) at the moment it arrives and raises CanceledByUser."""
+    data, state = trainer.build(trial, settings, device, cancel)
+    run = hooks.run
+    first_epoch = checkpoints.resume_if_asked(run, state)
+    try:
+        return train_epochs(trainer, hooks, state, data, first_epoch)
+    except CanceledByUser:
+        if distributed.is_main():
+            save_last(run, state, run.epochs_completed, interrupted=True)
+        raise
+    finally:
+        close_loaders(data)
+
+
+def train_epochs(trainer: EpochTrainer, hooks: EpochHooks, state, data, first_epoch: int) -> str:
+    """The epoch loop; returns the final state ("complete" or "pruned")."""
+    run = hooks.run
+    main = distributed.is_main()
+    for epoch in range(first_epoch, run.settings.number_of_epochs + 1):
+        train_loss = run_epoch(trainer, hooks, state, data, epoch)
+        score, pruned = None, False
+        if hooks.should_evaluate(epoch) and main:
+            lr = state.optimizer.param_groups[0]["lr"]
+            evaluation = trainer.evaluate(state, data)
+            score, pruned = hooks.record_evaluation(
+                epoch, evaluation, state.model, data.labels, train_loss, lr
+            )
+        hooks.finish_epoch(epoch, state.model, data.labels)
+        if main:
+            save_last(run, state, epoch)
+        hooks.log_epoch(epoch, train_loss, score)
+        # Rank 0 decides; every rank stops at the same epoch (no rank left in a collective).
+        pruned, stop = distributed.broadcast_flags(pruned, hooks.stop_requested)
+        if pruned:
+            trial_logger.info("pruned by the study's pruner after epoch %d", epoch)
+            return "pruned"
+        if stop:
+            trial_logger.info("early stopping after epoch %d (no improvement)", epoch)
+            break
+    return "complete"
+
+
+def run_epoch(trainer: EpochTrainer, hooks: EpochHooks, state, data, epoch: int) -> float:
+    """Train one epoch with live status; return the training loss (mean over ranks)."""
+    hooks.begin_epoch()
+
+    def on_step(step: int, n_steps: int, running_loss) -> None:
+        hooks.on_step(epoch, step, n_steps, running_loss)
+
+    distributed.set_loader_epoch(data.train_loader, epoch)
+    try:
+        loss = trainer.train_one_epoch(state, data, on_step)
+        hooks.speed = getattr(state, "epoch_speed", {})
+        return distributed.mean_across_ranks(loss)
+    except torch.OutOfMemoryError as exc:
+        raise out_of_memory_error(hooks.run.settings, "training_batch_size") from exc
+    finally:
+        trial_logger.debug("epoch %d/%d trained", epoch, hooks.run.settings.number_of_epochs)
+
+
+def save_last(run, state: TrainingState, epoch: int, interrupted: bool = False) -> None:
+    """checkpoints/last.pt after `epoch` completed epochs (see checkpoints.save_last)."""
+    checkpoints.save_last(
+        run.checkpoint_dir,
+        state=state,
+        epoch=epoch,
+        stopper=run.stopper,
+        elapsed_s=run.elapsed_s,
+        training_parameters=run.inputs.training_parameters,
+        interrupted=interrupted,
+    )
+
+
+def close_loaders(data) -> None:
+    """Stop persistent data workers now, through their queues.
+
+    The workers ignore SIGTERM (so a signal to the trial's process group cannot kill them
+    under the main process mid-batch); left to interpreter exit, multiprocessing would
+    SIGTERM and then join them forever.
+    """
+    for loader in (data.train_loader, data.valid_loader):
+        iterator = getattr(loader, "_iterator", None)
+        if iterator is not None:
+            iterator._shutdown_workers()
+            loader._iterator = None

@@ -8,6 +8,7 @@ here: a missing key is a bug in whoever wrote the spec and is reported by name.
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
+from typing import Any
 
 from automl.engine.errors import TrialError
 
@@ -87,6 +88,17 @@ class DetectionTrainingSettings(CommonTrainingSettings):
     validation_iou_threshold: float
     log_validation_loss: str
     advanced_settings: dict
+    # tiling keys: object detection only, and read only when tile_grid_size is set (the
+    # spec then has all three, filled from the schema's defaults)
     tile_grid_size: str | None = None
-    tile_overlap_ratio: float = 0.25
-    tile_predictions_nms_threshold: float = 0.25
+    tile_overlap_ratio: float | None = None
+    tile_predictions_nms_threshold: float | None = None
+
+
+def advanced_setting(settings: Any, key: str) -> Any:
+    """One key of the trial's `advanced_settings`, or its schema default when absent."""
+    if key in settings.advanced_settings:
+        return settings.advanced_settings[key]
+    from automl import schemas
+
+    return schemas.advanced_settings_defaults()[key]

@@ -1,29 +1,39 @@
-"""Per-task trainers: what differs between a classification and a detection trial.
+"""The trainer contract and the table that picks a trial's trainer.
 
-The trial runner (`trial.py`) owns the epoch loop, status, checkpoints, early stopping,
-study reporting and result files; a trainer, chosen by `spec["task"]`, supplies:
+A trial's trainer is looked up by (task kind, model runtime) (`adapter_key`, e.g.
+"detection/ultralytics"), as Ultralytics' `task_map` maps a task to its trainer: the
+task gives the kind (engine/tasks), the model the runtime (engine/models). The trial
+runner (`trial.py`) builds the trainer's `TrialInputs` from spec.json, parses the training
+parameters with the trainer's `settings_class`, and calls `fit`. Every trainer reports
+through the run's `EpochHooks` (engine/training/hooks.py).
 
-- `settings_class`: the dataclass of the training parameters it reads;
-- `build(spec, settings, device, cancel) -> (data, state)`: data loaders (`data` has
-  `train_loader`, `valid_loader`, `labels`) and the TrainingState (model, optimizer, ...);
-- `train_one_epoch(state, data, on_step) -> float`: the mean training loss;
-- `evaluate(spec, state, data) -> Evaluation`: validation metrics and primary score;
-- `write_plots(run)`: PNG charts of the finished trial.
+Two kinds of trainers:
+- `EpochTrainer`: our loop runs the epochs (`loop.fit_epochs`); the trainer supplies
+  `build`, `train_one_epoch` and `evaluate` (classification and the torchvision detectors);
+- a `Trainer` whose library owns the loop implements `fit` itself and calls the hooks from
+  the library's callbacks (Ultralytics YOLO).
 
-A trainer whose library owns the epoch loop (Ultralytics YOLO) provides
-`fit(run, device, cancel) -> "complete" | "pruned"` instead of `build`/`train_one_epoch`,
-and calls the runner's per-epoch functions from its callbacks.
+A new model family with its own loop, or a new task kind, registers its trainer with
+`register_trainer(kind, runtime, trainer_class)`; nothing here changes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from automl.engine.tasks import TaskDescriptor, adapter_key, get_task
+from automl.engine.training.settings import CommonTrainingSettings
+from automl.engine.trials import TrialSpec
+from automl.engine.utils.lazy import LazyRef, resolve
 from automl.engine.utils.registry import Registry
 
-TRAINERS: Registry = Registry("trainer")
-YOLO_TRAINER = "yolo"  # keyed by family: it serves both object tasks
+if TYPE_CHECKING:
+    from automl.engine.training.hooks import EpochHooks
+    from automl.engine.training.loop import Device
 
 
 @dataclass
@@ -39,25 +49,121 @@ class Evaluation:
     keep_latest: bool = False
 
 
-def trainer_for(task: str, model_name: str | None = None):
-    """The trainer of `task` (classification tasks share one, object tasks share one);
-    Ultralytics models of the object tasks go to the YOLO trainer."""
-    from automl.engine.models._yolo import is_yolo_model
+@dataclass(frozen=True)
+class TrialInputs:
+    """What a trainer reads of its trial; trainers never read spec.json themselves.
 
-    if not len(TRAINERS):  # registered lazily: the detection trainer imports torchvision
-        register_trainers()
-    if model_name is not None and is_yolo_model(model_name):
-        return TRAINERS.get(YOLO_TRAINER)()
-    return TRAINERS.get(task)()
+    `labels` in index order; `training_parameters` the complete effective set (what the
+    model package records); `primary_metric` the job's metric name; `run_dir` the job's run
+    folder (incremental training looks beside it); `resume` continue from checkpoints/.
+    """
+
+    task: TaskDescriptor
+    labels: list[str]
+    train_manifest: Path
+    valid_manifest: Path
+    training_parameters: dict
+    primary_metric: str
+    trial_dir: Path
+    run_dir: Path | None = None
+    resume: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: TrialSpec | Mapping) -> TrialInputs:
+        """The inputs of a trial's spec (the one place trainers' inputs are read from it):
+        a TrialSpec, or spec.json's dictionary (read through TrialSpec)."""
+        if isinstance(spec, Mapping):
+            spec = TrialSpec.from_dict(spec)
+        data = spec.data
+        return cls(
+            task=get_task(spec.task),
+            labels=list(data.labels),
+            train_manifest=Path(data.train_manifest),
+            valid_manifest=Path(data.valid_manifest),
+            training_parameters=spec.training_parameters,
+            primary_metric=spec.primary_metric,
+            trial_dir=Path(spec.trial_dir),
+            run_dir=Path(spec.run_dir) if spec.run_dir else None,
+            resume=bool(spec.resume),
+        )
+
+    @property
+    def model_name(self) -> str | None:
+        return self.training_parameters.get("model_name")
 
 
-def register_trainers() -> None:
-    from automl.engine.training._classification import ClassificationTrainer
-    from automl.engine.training._detection import DetectionTrainer
-    from automl.engine.training._yolo import YoloTrainer
+class Trainer(ABC):
+    """Trains one trial of a (task kind, model runtime); see the module docstring."""
 
-    for task in ClassificationTrainer.tasks:
-        TRAINERS.add(task, ClassificationTrainer)
-    for task in DetectionTrainer.tasks:
-        TRAINERS.add(task, DetectionTrainer)
-    TRAINERS.add(YOLO_TRAINER, YoloTrainer)
+    settings_class: ClassVar[type[CommonTrainingSettings]]
+
+    @abstractmethod
+    def fit(
+        self,
+        trial: TrialInputs,
+        settings: CommonTrainingSettings,
+        hooks: EpochHooks,
+        device: Device,
+        cancel: Callable[[], bool],
+    ) -> str:
+        """Train; return "complete" or "pruned". Raise CanceledByUser once `cancel()` is
+        true (checkpoints saved); call `hooks` around every epoch."""
+
+
+class EpochTrainer(Trainer):
+    """A trainer whose epochs our loop runs: it builds the data and training state, trains
+    one epoch and evaluates; `loop.fit_epochs` does the rest (resume, checkpoints, hooks)."""
+
+    @abstractmethod
+    def build(
+        self, trial: TrialInputs, settings: CommonTrainingSettings, device: Device, cancel
+    ) -> tuple[Any, Any]:
+        """(data, state): data has `train_loader`, `valid_loader` and `labels`; state is the
+        TrainingState (model, optimizer, scheduler, scaler, ...)."""
+
+    @abstractmethod
+    def train_one_epoch(self, state: Any, data: Any, on_step) -> float:
+        """One pass over the training data; the mean training loss. `on_step(step,
+        n_steps, running_loss)` after every batch."""
+
+    @abstractmethod
+    def evaluate(self, state: Any, data: Any) -> Evaluation:
+        """Validation metrics and the primary score of the current model."""
+
+    def fit(self, trial, settings, hooks, device, cancel) -> str:
+        from automl.engine.training.loop import fit_epochs
+
+        return fit_epochs(self, trial, settings, hooks, device, cancel)
+
+
+TRAINERS: Registry[type[Trainer] | LazyRef] = Registry("trainer (task kind/model runtime)")
+
+
+def register_trainer(kind: str, runtime: str, trainer: type[Trainer] | LazyRef) -> None:
+    """Add the trainer of `runtime` models for tasks of `kind` (a class, or a LazyRef to one
+    so that the lookup table imports nothing); a duplicate raises."""
+    TRAINERS.add(adapter_key(kind, runtime), trainer)
+
+
+def trainer_for(task: str, model_name: str | None = None) -> Trainer:
+    """A new trainer of `task` for `model_name` (the task's default model when None)."""
+    from automl import schemas
+    from automl.engine.models import get_model_spec
+
+    runtime = get_model_spec(model_name or schemas.default_model(task)).runtime
+    trainer_class = resolve(TRAINERS.get(adapter_key(get_task(task).kind, runtime)))
+    return trainer_class()
+
+
+def _register_builtin_trainers() -> None:
+    # LazyRefs: the detection trainers import torchvision, the YOLO one Ultralytics' adapter
+    classification = LazyRef("automl.engine.training._classification:ClassificationTrainer")
+    detection = LazyRef("automl.engine.training._detection:DetectionTrainer")
+    yolo = LazyRef("automl.engine.training._yolo:YoloTrainer")
+    register_trainer("classification", "torch", classification)
+    for kind in ("detection", "segmentation"):
+        register_trainer(kind, "torch", detection)
+        register_trainer(kind, "ultralytics", yolo)
+
+
+_register_builtin_trainers()

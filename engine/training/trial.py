@@ -15,7 +15,6 @@ evaluates, reports and writes the files above (engine/training/distributed.py).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import sys
@@ -28,31 +27,13 @@ import torch
 
 from automl.engine.errors import AutomlError, TrialError
 from automl.engine.metrics import primary_metric_key
-from automl.engine.models import write_model_package
-from automl.engine.models.package import model_record, package_settings, save_torch_atomic
-from automl.engine.tasks.classification import CLASSIFICATION_TASKS
-from automl.engine.training import checkpoints, distributed
-from automl.engine.training._classification import (  # noqa: F401  (public here too)
-    build_training_state,
-    clean_floats,
-)
-from automl.engine.training.checkpoints import (  # noqa: F401  (_yolo.py reads them here)
-    drop_metrics_after,
-    restore_best_metrics,
-    resume_if_asked,
-)
+from automl.engine.training import distributed
 from automl.engine.training.early_stopping import EarlyStopper
-from automl.engine.training.loop import (
-    CanceledByUser,
-    Device,
-    TrainingState,
-    TrialData,
-    out_of_memory_error,
-    seed_everything,
-)
+from automl.engine.training.hooks import EpochHooks
+from automl.engine.training.loop import CanceledByUser, Device, seed_everything
 from automl.engine.training.settings import CommonTrainingSettings
-from automl.engine.training.status import EtaEstimator, StatusWriter
-from automl.engine.training.trainers import trainer_for
+from automl.engine.training.status import StatusWriter
+from automl.engine.training.trainers import Trainer, TrialInputs, trainer_for
 from automl.engine.trials import (
     CANCELED,
     FAILED,
@@ -61,7 +42,7 @@ from automl.engine.trials import (
     TrialResult,
     TrialSpec,
 )
-from automl.engine.utils.files import append_jsonl, read_jsonl
+from automl.engine.utils.files import read_jsonl
 from automl.engine.utils.processes import stop_when_controller_gone
 
 logger = logging.getLogger("automl.trial")
@@ -89,9 +70,10 @@ class CancelFlag:
 
 @dataclass
 class TrialRun:
-    """Paths, writers and progress of one trial."""
+    """Paths, writers and progress of one trial; `inputs` is what its trainer reads."""
 
     spec: TrialSpec
+    inputs: TrialInputs
     settings: CommonTrainingSettings
     trial_dir: Path
     status: StatusWriter
@@ -103,8 +85,7 @@ class TrialRun:
     best_metrics: dict = field(default_factory=dict)
     best_details: dict = field(default_factory=dict)
     reporter: object = None
-    trainer: object = None  # the task's trainer (engine/training/trainers.py)
-    speed: dict = field(default_factory=dict)  # the last epoch's training seconds, images/s
+    trainer: Trainer | None = None  # of the task kind and model runtime (trainers.py)
 
     @property
     def elapsed_s(self) -> float:
@@ -115,149 +96,11 @@ class TrialRun:
         return self.trial_dir / "checkpoints"
 
 
-def should_evaluate(epoch: int, settings: CommonTrainingSettings) -> bool:
-    """Every `evaluation_frequency` epochs (1-based), and always the last epoch."""
-    return epoch % settings.evaluation_frequency == 0 or epoch == settings.number_of_epochs
-
-
-def run_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, eta) -> float:
-    """Train one epoch with live status; return the training loss."""
-    n_epochs = run.settings.number_of_epochs
-    steps_before = eta.steps_done
-
-    def on_step(step: int, n_steps: int, running_loss) -> None:
-        eta.steps_done = steps_before + step
-        run.status.fields.update(epoch=epoch, step=step, n_steps=n_steps)
-        if run.status.due():
-            run.status.update(
-                train_loss=running_loss(),
-                eta_s=eta.estimate(epoch, step, n_steps, eta.steps_done),
-            )
-
-    distributed.set_loader_epoch(data.train_loader, epoch)
-    try:
-        loss = run.trainer.train_one_epoch(state, data, on_step)
-        run.speed = getattr(state, "epoch_speed", {})
-        return distributed.mean_across_ranks(loss)
-    except torch.OutOfMemoryError as exc:
-        raise out_of_memory_error(run.settings, "training_batch_size") from exc
-    finally:
-        logger.debug("epoch %d/%d trained", epoch, n_epochs)
-
-
-def evaluate_epoch(run: TrialRun, state: TrainingState, data: TrialData, epoch: int, train_loss):
-    """Validate, log metrics.jsonl, keep the best package; return (score, pruned)."""
-    evaluation = run.trainer.evaluate(run.spec, state, data)
-    score = evaluation.score
-    record = {
-        "epoch": epoch,
-        "elapsed_s": run.elapsed_s,
-        "lr": state.optimizer.param_groups[0]["lr"],
-        "train": {"loss": train_loss, **run.speed},
-        "valid": evaluation.metrics,
-    }
-    append_jsonl(run.trial_dir / "metrics.jsonl", record)
-    if evaluation.keep_latest or run.stopper.update(epoch, score):
-        save_best(run, state, data, epoch, record["valid"], evaluation.details)
-    pruned = (
-        run.reporter is not None and not math.isnan(score) and run.reporter.report(score, epoch)
-    )
-    return score, pruned
-
-
-def save_best(run, state, data, epoch, metrics, details) -> None:
-    """The new best epoch: write outputs/ and remember its metrics and report."""
-    run.best_metrics = metrics
-    write_model_package(
-        run.trial_dir / "outputs",
-        state.model,
-        task=run.spec.task,
-        model_name=run.settings.model_name,
-        labels=data.labels,
-        training_parameters=run.spec.training_parameters,
-    )
-    run.best_details = details(epoch)
-
-
-def save_epoch_checkpoint(run: TrialRun, state: TrainingState, labels: list[str], epoch: int):
-    """checkpoint_frequency: `<epoch>_model.pt` in the model.pt format."""
-    frequency = run.settings.checkpoint_frequency
-    if not frequency or epoch % frequency:
-        return
-    task, params = run.spec.task, run.spec.training_parameters
-    settings = package_settings(task, run.settings.model_name, labels, params)
-    record = model_record(state.model, task, run.settings.model_name, labels, settings, params)
-    save_torch_atomic(record, run.checkpoint_dir / f"{epoch}_model.pt")
-
-
-def train_epochs(run: TrialRun, state: TrainingState, data: TrialData, first_epoch: int) -> str:
-    """The epoch loop; returns the final state ("complete" or "pruned")."""
-    n_epochs = run.settings.number_of_epochs
-    eta = EtaEstimator(n_epochs)
-    main = distributed.is_main()
-    for epoch in range(first_epoch, n_epochs + 1):
-        train_loss = run_epoch(run, state, data, epoch, eta)
-        score, pruned = None, False
-        if should_evaluate(epoch, run.settings) and main:
-            score, pruned = evaluate_epoch(run, state, data, epoch, train_loss)
-        run.epochs_completed = epoch
-        if main:
-            save_epoch_checkpoint(run, state, data.labels, epoch)
-            save_last(run, state, epoch)
-        log_epoch(run, epoch, train_loss, score, eta)
-        # Rank 0 decides; every rank stops at the same epoch (no rank left in a collective).
-        pruned, stop = distributed.broadcast_flags(pruned, run.stopper.should_stop)
-        if pruned:
-            logger.info("pruned by the study's pruner after epoch %d", epoch)
-            return "pruned"
-        if stop:
-            logger.info("early stopping after epoch %d (no improvement)", epoch)
-            break
-    return "complete"
-
-
-def save_last(run: TrialRun, state: TrainingState, epoch: int, interrupted=False) -> None:
-    checkpoints.save_last(
-        run.checkpoint_dir,
-        state=state,
-        epoch=epoch,
-        stopper=run.stopper,
-        elapsed_s=run.elapsed_s,
-        training_parameters=run.spec.training_parameters,
-        interrupted=interrupted,
-    )
-
-
-def log_epoch(run: TrialRun, epoch: int, train_loss: float, score, eta) -> None:
-    n_epochs = run.settings.number_of_epochs
-    best = run.stopper.best_score
-    n_steps = run.status.fields["n_steps"]
-    run.status.update(
-        force=True,
-        epoch=epoch,
-        train_loss=train_loss,
-        last_score=score if score is None or not math.isnan(score) else None,
-        evaluated_epoch=epoch if score is not None else run.status.fields["evaluated_epoch"],
-        best_score=best,
-        eta_s=eta.estimate(epoch, n_steps, n_steps, eta.steps_done),
-    )
-    shown = "-" if score is None else f"{score:.4f}"
-    logger.info(
-        "epoch %d/%d: train loss %.4f, %s %s (best %s)%s",
-        epoch,
-        n_epochs,
-        train_loss,
-        run.primary_key,
-        shown,
-        "-" if best is None else f"{best:.4f}",
-        f", {run.speed['images_per_s']} images/s" if run.speed else "",
-    )
-
-
 def start_run(spec: TrialSpec) -> TrialRun:
-    trainer = trainer_for(spec.task, spec.model_name)
-    settings = trainer.settings_class.from_parameters(spec.training_parameters)
-    trial_dir = spec.trial_dir
+    inputs = TrialInputs.from_spec(spec)
+    trainer = trainer_for(inputs.task.name, inputs.model_name)
+    settings = trainer.settings_class.from_parameters(inputs.training_parameters)
+    trial_dir = inputs.trial_dir
     trial_dir.mkdir(parents=True, exist_ok=True)
     stopper = EarlyStopper(
         enabled=bool(settings.early_stopping),
@@ -266,10 +109,11 @@ def start_run(spec: TrialSpec) -> TrialRun:
     )
     run = TrialRun(
         spec=spec,
+        inputs=inputs,
         settings=settings,
         trial_dir=trial_dir,
         status=StatusWriter(trial_dir / STATUS_FILE, settings.number_of_epochs),
-        primary_key=primary_metric_key(spec.primary_metric),
+        primary_key=primary_metric_key(inputs.primary_metric),
         stopper=stopper,
         trainer=trainer,
     )
@@ -325,38 +169,13 @@ def worker_death_error(exc: BaseException) -> TrialError | None:
 def train_trial(run: TrialRun, cancel) -> str:
     settings, spec = run.settings, run.spec
     torch.set_num_threads(spec.n_threads)
-    seed_everything(settings.random_seed, fixed_input_size=spec.task in CLASSIFICATION_TASKS)
+    seed_everything(settings.random_seed, fixed_input_size=run.inputs.task.fixed_input_size)
     device = Device.from_name(spec.device)
     if spec.study is not None and distributed.is_main():
         from automl.engine.training.study import StudyReporter
 
         run.reporter = StudyReporter(spec.study)
-    if hasattr(run.trainer, "fit"):  # the library runs the epochs (Ultralytics YOLO)
-        return run.trainer.fit(run, device, cancel)
-    data, state = run.trainer.build(spec, settings, device, cancel)
-    first_epoch = resume_if_asked(run, state)
-    try:
-        return train_epochs(run, state, data, first_epoch)
-    except CanceledByUser:
-        if distributed.is_main():
-            save_last(run, state, run.epochs_completed, interrupted=True)
-        raise
-    finally:
-        close_loaders(data)
-
-
-def close_loaders(data) -> None:
-    """Stop persistent data workers now, through their queues.
-
-    The workers ignore SIGTERM (so a signal to the trial's process group cannot kill them
-    under the main process mid-batch); left to interpreter exit, multiprocessing would
-    SIGTERM and then join them forever.
-    """
-    for loader in (data.train_loader, data.valid_loader):
-        iterator = getattr(loader, "_iterator", None)
-        if iterator is not None:
-            iterator._shutdown_workers()
-            loader._iterator = None
+    return run.trainer.fit(run.inputs, settings, EpochHooks(run), device, cancel)
 
 
 def error_message(exc: BaseException) -> str:
@@ -393,7 +212,7 @@ def write_plots(run: TrialRun) -> None:
     if not path.is_file():
         return
     plots = run.trial_dir / "plots"
-    run.trainer.write_plots(read_jsonl(path), run.best_details, plots, run.primary_key)
+    run.inputs.task.plots(read_jsonl(path), run.best_details, plots, run.primary_key)
 
 
 def configure_logging(log_verbosity: str | None = None) -> None:

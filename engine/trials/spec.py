@@ -152,15 +152,6 @@ class TrialSpec:
         """spec.json at `path` (OSError when it cannot be read)."""
         return cls.from_json(Path(path).read_text(encoding="utf-8"), str(path))
 
-    # Transitional: reads by JSON key (`spec["task"]`, `spec.get("resume")`) for the
-    # trainers not yet moved to attributes; they return what spec.json holds. Remove once
-    # nothing reads a spec by key.
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_dict().get(key, default)
-
 
 def _spec_fields(data: Mapping, where: str) -> dict[str, Any]:
     metric = data["primary_metric"]

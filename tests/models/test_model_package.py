@@ -11,7 +11,7 @@ from PIL import Image
 
 from automl.engine.errors import AutomlError
 from automl.engine.models import build_model, load_model_package, write_model_package
-from automl.engine.models.mlflow_loader import _load_pyfunc
+from automl.engine.predict.mlflow_loader import _load_pyfunc
 
 PARAMS = {"validation_resize_size": 40, "validation_crop_size": 32, "training_crop_size": 32}
 
@@ -44,7 +44,7 @@ def test_package_files_and_loading(package):
     assert record["format_version"] == 1 and record["labels"] == ["a", "b", "c"]
     settings = json.loads((out / "settings.json").read_text())
     assert settings["valid_resize_size"] == 40 and settings["valid_crop_size"] == 32
-    assert "automl.engine.models.mlflow_loader" in (out / "MLmodel").read_text()
+    assert "automl.engine.predict.mlflow_loader" in (out / "MLmodel").read_text()
     assert "torch==" in (out / "requirements.txt").read_text()
     loaded, meta = load_model_package(out)
     x = torch.randn(2, 3, 32, 32)

@@ -258,7 +258,7 @@ def test_malformed_labels_json(package):
 @pytest.mark.parametrize(
     "edit",
     [
-        lambda text: text.replace("automl.engine.models.mlflow_loader", "os"),
+        lambda text: text.replace("automl.engine.predict.mlflow_loader", "os"),
         lambda text: text.replace("    data: .", "    data: .\n    code: evil"),
         lambda text: "flavors: [1]\n",
     ],
@@ -269,6 +269,16 @@ def test_mlmodel_may_name_only_our_loader_without_code(package, edit):
     with pytest.raises(PackageError, match="MLmodel") as caught:
         load_model_package(package)
     one_line_error(caught)
+
+
+def test_packages_naming_the_loaders_former_module_still_load(package):
+    """The MLflow loader moved beside the predictor; packages written before name its old
+    module, which is accepted (the same loader, and still no code paths)."""
+    path = package / "MLmodel"
+    text = path.read_text()
+    assert "automl.engine.predict.mlflow_loader" in text
+    path.write_text(text.replace("engine.predict.mlflow_loader", "engine.models.mlflow_loader"))
+    load_model_package(package)
 
 
 @pytest.mark.slow
@@ -292,7 +302,7 @@ def test_full_size_yolo_package_round_trip(tmp_path):
 
 
 def test_mlflow_loader_shares_the_checks(yolo_package, tmp_path):
-    from automl.engine.models.mlflow_loader import _load_pyfunc
+    from automl.engine.predict.mlflow_loader import _load_pyfunc
 
     marker = tmp_path / "executed"
     code = f"__import__('pathlib').Path({str(marker)!r}).write_text('x') and None or nn.SiLU()"

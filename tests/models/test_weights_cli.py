@@ -6,6 +6,8 @@ import json
 
 from automl.engine.models import _weights
 
+ULTRALYTICS_WEIGHTS_DIR = "automl.engine.utils.library_caches.ultralytics_weights_dir"
+
 
 def test_weights_list_json_names_every_model(cli):
     code, out, _ = cli(["weights", "list", "--output", "json"])
@@ -32,6 +34,8 @@ def test_weights_fetch_unknown_name_suggests(cli):
 def test_weights_fetch_takes_the_yolo_model_size(cli, tmp_path, monkeypatch):
     """`automl job validate` names `automl weights fetch yolov8 --model-size small`."""
     monkeypatch.setattr(_weights, "url_reachable", lambda *a, **k: False)
-    monkeypatch.setattr("automl.engine.models._yolo.weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(
+        "automl.engine.utils.library_caches.ultralytics_weights_dir", lambda: tmp_path
+    )
     code, _, err = cli(["weights", "fetch", "yolov8", "--model-size", "small"])
     assert code == 1 and "yolov8s.pt" in err

@@ -17,13 +17,15 @@ from automl.engine.models import (
     model_names,
     write_model_package,
 )
-from automl.engine.models._yolo import YOLO_MODELS, is_yolo_model, model_scale
+from automl.engine.models._yolo import YOLO_MODELS, model_scale
+
+ULTRALYTICS_WEIGHTS_DIR = "automl.engine.utils.library_caches.ultralytics_weights_dir"
 
 YOLO_NAMES = [
     n
     for t in ("image_object_detection", "image_instance_segmentation")
     for n in model_names(t)
-    if is_yolo_model(n)
+    if get_model_spec(n).runtime == "ultralytics"
 ]
 
 
@@ -127,7 +129,9 @@ def test_pretrained_loads_cached_coco_weights_where_shapes_fit(tmp_path, monkeyp
     """A cached Ultralytics checkpoint (pickled model, 80 classes) fills all but the heads."""
     spec = get_model_spec("yolov5")
     coco = build_detection_model("yolov5", 80, pretrained=False, settings={"model_size": "small"})
-    monkeypatch.setattr("automl.engine.models._yolo.weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(
+        "automl.engine.utils.library_caches.ultralytics_weights_dir", lambda: tmp_path
+    )
     torch.save({"model": coco.half()}, tmp_path / "yolov5su.pt")
     model = build_detection_model("yolov5", 2, pretrained=True, settings={"model_size": "small"})
     own, source = model.state_dict(), coco.float().state_dict()

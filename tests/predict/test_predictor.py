@@ -12,7 +12,7 @@ from trained_packages import REPO_ROOT
 
 from automl.engine.errors import AutomlError
 from automl.engine.predict import (
-    TASK_PREDICTORS,
+    PREDICTORS,
     InputError,
     PredictError,
     Predictor,
@@ -150,18 +150,17 @@ def test_a_package_of_an_unknown_task_is_refused(classification_run, tmp_path):
         Predictor.from_package(folder)
 
 
-@pytest.mark.parametrize("task", ["image_object_detection", "image_instance_segmentation"])
-def test_detection_predictors_follow_the_contract(task):
-    if task not in TASK_PREDICTORS:
-        pytest.skip(f"no {task} predictor registered yet")
-    predictor_class = TASK_PREDICTORS.get(task)
+@pytest.mark.parametrize("kind", ["detection", "segmentation"])
+@pytest.mark.parametrize("runtime", ["torch", "ultralytics"])
+def test_detection_predictors_follow_the_contract(kind, runtime):
+    predictor_class = PREDICTORS.get(f"{kind}/{runtime}")
     for method in ("preprocess", "predict_batch"):
         assert callable(getattr(predictor_class, method))
 
 
 def test_pyfunc_loader_goes_through_the_predictor(classification_run):
     pd = pytest.importorskip("pandas")
-    from automl.engine.models.mlflow_loader import _load_pyfunc
+    from automl.engine.predict.mlflow_loader import _load_pyfunc
 
     files = sorted((REPO_ROOT / FLOWERS_VALID / "images" / "daisy").glob("*.jpg"))[:2]
     encoded = [base64.b64encode(f.read_bytes()).decode() for f in files]

@@ -131,3 +131,32 @@ def _no_network_allowed(url, **_):
 
 def _env() -> dict:
     return {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy")}
+
+
+def test_validate_checks_weights_without_importing_torch(tmp_path):
+    """`job validate`'s weights check reads schemas/weights.json and the caches' folders:
+    no torch (seconds and most of a GB), no Ultralytics."""
+    path = tmp_path / "job.yml"
+    path.write_text(
+        HEAD.format(task="image_object_detection")
+        + "sweep: {sampling_algorithm: grid}\nlimits: {max_trials: 2}\nsearch_space:\n"
+        "  - {model_name: yolov8, model_size: small}\n"
+        "  - {model_name: fasterrcnn_resnet18_fpn}\n"
+    )
+    code = (
+        "import sys; from automl.engine import config; "
+        "from automl.engine.runs.weights_check import weights_warnings; "
+        "print(*weights_warnings(config.load_job(sys.argv[1], check_paths=False))); "
+        "sys.exit(3 if {'torch', 'ultralytics'} & set(sys.modules) else 0)"
+    )
+    env = {**_env(), "TORCH_HOME": str(tmp_path / "torch"), "HF_HUB_OFFLINE": "1"}
+    env["YOLO_CONFIG_DIR"] = str(tmp_path / "ultralytics")
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert child.returncode == 0, child.stderr
+    assert "yolov8 (small)" in child.stdout and "fasterrcnn_resnet18_fpn" in child.stdout

@@ -230,3 +230,31 @@ def test_names_that_become_folders_follow_one_rule():
     for key in ("name", "experiment_name"):
         assert schema["properties"][key]["$ref"] == "#/$defs/path_name"
     assert rundir._NAME_PATTERN.pattern == schemas.job_name_pattern()
+
+
+def test_package_settings_defaults_are_valid_and_cover_the_mask_keys():
+    schema = schemas.package_settings_schema()
+    for key, spec in schema["properties"].items():
+        if "default" in spec:
+            errors = list(Draft202012Validator(spec).iter_errors(spec["default"]))
+            assert not errors, f"{key}: {errors[0].message}"
+    assert set(schemas.mask_settings()) == set(schema["x-mask-keys"])
+
+
+def test_inference_defaults_come_from_the_schemas():
+    detection = "image_object_detection"
+    assert schemas.inference_default(detection, "max_det") == 300
+    assert schemas.inference_default(detection, "tile_overlap_ratio") == schemas.task_default(
+        detection, "tile_overlap_ratio"
+    )
+    # a runtime name finds its training parameter's default
+    assert schemas.inference_default(
+        detection, "tile_predictions_nms_thresh"
+    ) == schemas.task_default(detection, "tile_predictions_nms_threshold")
+
+
+def test_sampler_options_follow_the_object_form():
+    assert schemas.sampler_names() == ["random", "grid", "bayesian"]
+    assert schemas.default_sampler() == "random"
+    assert schemas.sampler_options("random") == {"seed": None, "rule": "random"}
+    assert schemas.sampler_options("grid") == schemas.sampler_options("bayesian") == {}

@@ -94,3 +94,15 @@ def test_profile_data_reads_counts_sizes_and_boxes(tmp_path):
     profile = profile_data("image_object_detection", manifest)
     assert (profile.n_train, profile.median_width, profile.median_height) == (3, 100, 80)
     assert profile.median_objects == 2 and profile.median_box_area == pytest.approx(0.02)
+
+
+def test_every_task_kind_has_a_portfolio_of_its_own_models():
+    """AutoMode looks its portfolio up by the task descriptor's kind (no task names)."""
+    from automl import schemas
+    from automl.engine.sweep.automode import PORTFOLIOS
+    from automl.engine.tasks import get_task
+
+    for task in schemas.TASKS:
+        portfolio = PORTFOLIOS.get(get_task(task).kind)
+        for row in (*portfolio.gpu, *portfolio.cpu):
+            assert row[0] in schemas.model_names(task), (task, row[0])

@@ -97,3 +97,12 @@ def test_grid_reuses_the_point_of_an_interrupted_trial():
 def test_grid_rejects_continuous_distributions():
     with pytest.raises(ConfigError, match="grid sampling takes only 'choice'"):
         build_sampler("grid", SearchSpace.from_config([{"lr": LR}]))
+
+
+def test_sampler_names_are_the_schemas_enum():
+    from automl import schemas
+    from automl.engine.sweep.samplers import register_sampler
+
+    assert SAMPLERS.names() == sorted(schemas.sampler_names())
+    with pytest.raises(ValueError, match="not in job.schema.json"):
+        register_sampler("annealing")

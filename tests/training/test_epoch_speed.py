@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from automl.engine.models import get_model_spec
+from automl.engine.training._classification import build_training_state
 from automl.engine.training.loop import Device, build_dataloaders, train_one_epoch
 from automl.engine.training.settings import TrainingSettings
-from automl.engine.training.trial import build_training_state
+from automl.engine.training.trainers import TrialInputs
 from automl.engine.utils.files import read_jsonl
 
 
@@ -24,8 +25,9 @@ def test_train_one_epoch_records_images_per_second(tiny_flowers, spec_writer, tm
     spec = json.loads(spec_writer(tmp_path, tiny_flowers).read_text())
     settings = TrainingSettings.from_parameters(spec["training_parameters"])
     device = Device.from_name("cpu")
-    data = build_dataloaders(spec, settings, get_model_spec(settings.model_name), device)
-    state = build_training_state(spec, settings, data, device, lambda: False)
+    trial = TrialInputs.from_spec(spec)
+    data = build_dataloaders(trial, settings, get_model_spec(settings.model_name), device)
+    state = build_training_state(trial, settings, data, device, lambda: False)
     assert state.epoch_speed == {}
     train_one_epoch(state, data.train_loader, lambda *a: None)
     speed = state.epoch_speed

@@ -9,7 +9,9 @@ import torch
 
 from automl.engine.errors import TrialError
 from automl.engine.models import get_model_spec
+from automl.engine.training._classification import build_training_state
 from automl.engine.training.early_stopping import EarlyStopper
+from automl.engine.training.hooks import should_evaluate
 from automl.engine.training.loop import (
     Device,
     build_dataloaders,
@@ -20,7 +22,7 @@ from automl.engine.training.loop import (
 from automl.engine.training.losses import build_loss, imbalance_rate, loss_weights
 from automl.engine.training.optim import build_optimizer, build_scheduler, warmup_cosine_factor
 from automl.engine.training.settings import TrainingSettings
-from automl.engine.training.trial import build_training_state, should_evaluate
+from automl.engine.training.trainers import TrialInputs
 
 
 @pytest.fixture(autouse=True)
@@ -155,8 +157,9 @@ def make_state(tiny_flowers, spec_writer, tmp_path, **overrides):
     settings = TrainingSettings.from_parameters(spec["training_parameters"])
     device = Device.from_name("cpu")
     torch.manual_seed(0)
-    data = build_dataloaders(spec, settings, get_model_spec(settings.model_name), device)
-    return build_training_state(spec, settings, data, device, lambda: False), data
+    trial = TrialInputs.from_spec(spec)
+    data = build_dataloaders(trial, settings, get_model_spec(settings.model_name), device)
+    return build_training_state(trial, settings, data, device, lambda: False), data
 
 
 def test_layers_to_freeze_keeps_frozen_weights_unchanged(tiny_flowers, spec_writer, tmp_path):

@@ -16,7 +16,7 @@ from automl.engine.training._yolo import (
     ultralytics_arguments,
 )
 from automl.engine.training.loop import Device
-from automl.engine.training.trainers import trainer_for
+from automl.engine.training.trainers import TrialInputs, trainer_for
 
 DETECT = "image_object_detection"
 
@@ -36,7 +36,11 @@ def make_spec(tmp_path, task=DETECT, **params) -> dict:
     write_manifest(data / "valid.jsonl", [{"image_url": str(image), "label": []}])
     model = "test_tiny_yolo" if task == DETECT else "test_tiny_yolo_seg"
     return {
+        "version": 1,
         "task": task,
+        "device": "cpu",
+        "trial_dir": str(tmp_path / "trial"),
+        "primary_metric": {"name": "mean_average_precision", "goal": "maximize"},
         "data": {
             "labels": ["a", "b"],
             "train_manifest": str(data / "train.jsonl"),
@@ -57,7 +61,7 @@ def test_yolo_model_names_route_to_the_yolo_trainer():
 @pytest.mark.parametrize("task", [DETECT, "image_instance_segmentation"])
 def test_dataset_is_converted_once_per_content(tmp_path, task):
     spec = make_spec(tmp_path, task)
-    data_yaml = prepare_yolo_dataset(spec)
+    data_yaml = prepare_yolo_dataset(TrialInputs.from_spec(spec))
     text = data_yaml.read_text()
     assert "train: images/train" in text and '1: "b"' in text and str(data_yaml.parent) in text
     (line,) = (data_yaml.parent / "labels" / "train").glob("*.txt")
@@ -67,9 +71,9 @@ def test_dataset_is_converted_once_per_content(tmp_path, task):
     else:
         assert values[0] == "1" and len(values) == 7
     assert (data_yaml.parent / "images" / "valid").iterdir()
-    assert prepare_yolo_dataset(spec) == data_yaml  # cached: same content, same folder
+    assert prepare_yolo_dataset(TrialInputs.from_spec(spec)) == data_yaml  # cached
     write_manifest(spec["data"]["valid_manifest"], [])
-    assert prepare_yolo_dataset(spec) != data_yaml  # new content, new conversion
+    assert prepare_yolo_dataset(TrialInputs.from_spec(spec)) != data_yaml  # new content
 
 
 def test_hyperparameters_map_to_ultralytics_arguments(tmp_path):
@@ -93,7 +97,7 @@ def test_hyperparameters_map_to_ultralytics_arguments(tmp_path):
     )
     settings = YoloTrainingSettings.from_parameters(spec["training_parameters"])
     args = ultralytics_arguments(
-        spec, settings, tmp_path / "data.yaml", Device(torch.device("cpu"))
+        TrialInputs.from_spec(spec), settings, tmp_path / "data.yaml", Device(torch.device("cpu"))
     )
     assert args["imgsz"] == 128 and args["multi_scale"] == 0.5
     assert (args["optimizer"], args["lr0"], args["epochs"]) == ("AdamW", 0.002, 3)

@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from automl.engine.config import resolve_trial_parameters
+from automl.engine.data.converters._yolo_export import dataset_key
 from automl.engine.data.manifest import write_manifest
 from automl.engine.errors import TrialError
-from automl.engine.training._yolo import dataset_key, prepare_yolo_dataset
+from automl.engine.training._yolo import prepare_yolo_dataset, yolo_export
+from automl.engine.training.trainers import TrialInputs
 
 RACCOON = Path(__file__).resolve().parents[2] / "examples" / "data" / "raccoon"
 DETECT = "image_object_detection"
@@ -82,7 +84,7 @@ def label_values(folder: Path) -> list[list[float]]:
 
 def test_tiles_join_the_converted_training_set(tmp_path):
     spec = yolo_trial_spec(tmp_path, tile_grid_size="2x2")
-    root = prepare_yolo_dataset(spec).parent
+    root = prepare_yolo_dataset(TrialInputs.from_spec(spec)).parent
     train = sorted(p.name for p in (root / "images" / "train").iterdir())
     tiles = [name for name in train if "_tile" in name]
     assert len(train) == 4 + len(tiles) and len(tiles) > 4  # at most 4 tiles per image
@@ -96,7 +98,9 @@ def test_tiles_join_the_converted_training_set(tmp_path):
 
     untiled = yolo_trial_spec(tmp_path)
     other_overlap = yolo_trial_spec(tmp_path, tile_grid_size="2x2", tile_overlap_ratio=0.5)
-    keys = {dataset_key(s) for s in (spec, untiled, other_overlap)}
+    keys = {
+        dataset_key(yolo_export(TrialInputs.from_spec(s))) for s in (spec, untiled, other_overlap)
+    }
     assert len(keys) == 3  # tiling settings are part of the cache key
 
 
@@ -109,7 +113,7 @@ def test_tile_label_is_the_box_relative_to_the_tile(tmp_path):
     spec = yolo_trial_spec(tmp_path, tile_grid_size="2x1", tile_overlap_ratio=0.0)
     row = {"image_url": str(image), "label": [{**box, "isCrowd": 0}]}
     write_manifest(spec["data"]["train_manifest"], [row])
-    root = prepare_yolo_dataset(spec).parent
+    root = prepare_yolo_dataset(TrialInputs.from_spec(spec)).parent
     (tile,) = (root / "labels" / "train").glob("*_tile*.txt")
     assert tile.name.endswith("_tile000.txt")  # the right tile holds no box: left out
     # box x 10..30 px, y 10..20 px in the left 50 x 100 tile
@@ -121,7 +125,7 @@ def test_segmentation_does_not_tile(tmp_path):
     spec["task"] = "image_instance_segmentation"
     spec["training_parameters"] = {**spec["training_parameters"], "tile_grid_size": "2x2"}
     with pytest.raises(TrialError, match="tiling is supported for image_object_detection"):
-        prepare_yolo_dataset(spec)
+        prepare_yolo_dataset(TrialInputs.from_spec(spec))
 
 
 def test_yolo_trial_trains_on_tiles(tmp_path):

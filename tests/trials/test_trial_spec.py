@@ -78,15 +78,6 @@ def test_a_spec_written_before_reads_with_typed_fields(tmp_path):
     assert spec.to_dict() == WRITTEN_BEFORE
 
 
-def test_reads_by_key_return_what_the_json_holds():
-    """Transitional, for trainers that still read `spec["..."]`."""
-    spec = TrialSpec.from_dict(WRITTEN_BEFORE)
-    assert spec["task"] == "image_classification"
-    assert spec["data"]["labels"] == ["daisy", "rose"]
-    assert spec["primary_metric"]["name"] == "accuracy"
-    assert spec.get("resume") is False and spec.get("no_such_key", 1) == 1
-
-
 def test_a_minimal_spec_takes_the_defaults():
     required = ("task", "trial_dir", "primary_metric", "training_parameters", "data", "device")
     spec = TrialSpec.from_dict({"version": 1, **{key: WRITTEN_BEFORE[key] for key in required}})

@@ -7,6 +7,14 @@ from automl.engine.sweep.samplers._base import (
     SweepSampler,
     build_sampler,
     normalize_sampling,
+    register_sampler,
 )
 
-__all__ = ["PARAMS_ATTR", "SAMPLERS", "SweepSampler", "build_sampler", "normalize_sampling"]
+__all__ = [
+    "PARAMS_ATTR",
+    "SAMPLERS",
+    "SweepSampler",
+    "build_sampler",
+    "normalize_sampling",
+    "register_sampler",
+]

@@ -1,10 +1,17 @@
-"""What every sweep sampler shares: the registry and the thin ask wrapper over Optuna."""
+"""What every sweep sampler shares: the registry and the thin ask wrapper over Optuna.
+
+The sampler names, the default one and each sampler's options with their defaults are
+the schema's (`sweep.sampling_algorithm` in job.schema.json): a sampler registers under a
+name of the schema's enum (`register_sampler`), and its builder gets the job's settings
+with the schema's defaults filled in.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from automl import schemas
 from automl.engine.errors import ConfigError
 from automl.engine.sweep.attrs import PARAMS_ATTR
 from automl.engine.utils.registry import Registry
@@ -20,10 +27,21 @@ SamplerBuilder = Callable[[Mapping[str, Any], "SearchSpace"], "optuna.samplers.B
 SAMPLERS: Registry[SamplerBuilder] = Registry("sampling algorithm")
 
 
+def register_sampler(name: str) -> Callable[[SamplerBuilder], SamplerBuilder]:
+    """Decorator: register a sampler builder under `name`, one of the schema's names."""
+    if name not in schemas.sampler_names():
+        raise ValueError(
+            f"sampler {name!r} is not in job.schema.json's sweep.sampling_algorithm enum "
+            f"({', '.join(schemas.sampler_names())}): add it there first"
+        )
+    return SAMPLERS.register(name)
+
+
 def normalize_sampling(sampling_algorithm: str | Mapping | None) -> dict:
-    """`random` or `{type: random, seed: 1}` (any case) -> {"type": "random", "seed": 1, ...}."""
+    """`random` or `{type: random, seed: 1}` (any case) -> {"type": "random", "seed": 1, ...};
+    None: the schema's default sampler."""
     if sampling_algorithm is None:
-        return {"type": "random"}
+        return {"type": schemas.default_sampler()}
     if isinstance(sampling_algorithm, str):
         return {"type": sampling_algorithm.lower()}
     if isinstance(sampling_algorithm, Mapping) and "type" in sampling_algorithm:
@@ -39,7 +57,8 @@ def build_sampler(
 ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler for a job's `sweep.sampling_algorithm` over `space`."""
     settings = normalize_sampling(sampling_algorithm)
-    return SAMPLERS.get(settings["type"])(settings, space)
+    builder = SAMPLERS.get(settings["type"])
+    return builder({**schemas.sampler_options(settings["type"]), **settings}, space)
 
 
 class SweepSampler:

@@ -6,12 +6,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from automl.engine.sweep.samplers._base import SAMPLERS
+from automl.engine.sweep.samplers._base import register_sampler
 
 N_STARTUP_TRIALS = 10  # Optuna's default: random points before the model takes over
 
 
-@SAMPLERS.register("bayesian")
+@register_sampler("bayesian")
 def build_bayesian_sampler(settings: Mapping[str, Any], space):
     """TPESampler(multivariate=True, group=True, constant_liar=True).
 

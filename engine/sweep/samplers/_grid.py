@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from automl.engine.sweep.attrs import CONTINUES_ATTR, GRID_ID_ATTR, INTERRUPTED_ATTR
-from automl.engine.sweep.samplers._base import SAMPLERS
+from automl.engine.sweep.samplers._base import register_sampler
 
 
-@SAMPLERS.register("grid")
+@register_sampler("grid")
 def build_grid_sampler(settings: Mapping[str, Any], space):
     """A `GridPointSampler` over `space.grid_points()` (raises ConfigError off `choice`)."""
     return make_grid_point_sampler(space.grid_points())

@@ -6,19 +6,21 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from automl import schemas
 from automl.engine.errors import ConfigError
-from automl.engine.sweep.samplers._base import SAMPLERS
+from automl.engine.sweep.samplers._base import register_sampler
 
-RULES = ("random", "sobol")
+RULES = tuple(schemas.sampler_rules())  # random, sobol
 
 
-@SAMPLERS.register("random")
+@register_sampler("random")
 def build_random_sampler(settings: Mapping[str, Any], space):
-    """RandomSampler(seed), or QMCSampler(sobol) when `rule: sobol`."""
+    """RandomSampler(seed), or QMCSampler(sobol) when `rule: sobol` (`settings` has the
+    schema's defaults: seed null, rule random)."""
     import optuna
 
-    seed = settings.get("seed")
-    rule = str(settings.get("rule") or "random").lower()
+    seed = settings["seed"]
+    rule = str(settings["rule"] or schemas.sampler_options("random")["rule"]).lower()
     if rule not in RULES:
         raise ConfigError(
             f"$.sweep.sampling_algorithm.rule: unknown rule {settings.get('rule')!r}; "
