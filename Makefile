@@ -28,11 +28,15 @@ upgrade-constraints:
 	@git diff --stat constraints.txt 2>/dev/null || true
 	@echo "constraints.txt updated; now run: make test"
 
+# Two workers, one core each (tests/conftest.py). Whole test modules are handed out (their
+# module-scoped fixtures run once) in collection order: modules with slow tests first.
+XDIST := -n 2 --dist loadscope --no-loadscope-reorder
+
 test: install
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest $(XDIST) -q
 
 test-fast: install
-	$(BIN)/pytest -n 2 -q -m "not slow"
+	$(BIN)/pytest $(XDIST) -q -m "not slow"
 
 # Each run gets its own run directory (runs/demo/demo_classification[-<time>-<suffix>]/):
 # run names are unique, a run record is never overwritten.

@@ -29,7 +29,7 @@ GOAL = 1.1
 
 def load_server_class():
     """The loopback server of the tests (request counts, optional faults)."""
-    path = REPO_ROOT / "tests" / "data" / "test_remote.py"
+    path = REPO_ROOT / "tests" / "_support" / "image_server.py"
     spec = importlib.util.spec_from_file_location("remote_helpers", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

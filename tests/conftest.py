@@ -1,4 +1,8 @@
-"""Shared test set-up: isolated state dirs, GPU tests skipped without CUDA."""
+"""Shared test set-up: isolated state dirs, GPU tests skipped without CUDA, each xdist
+worker on its own share of the CPUs, the longest tests first, the session's tiny models.
+
+Helpers shared by several test folders live in tests/_support (imported as `_support`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,27 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES_DIR = REPO_ROOT / "examples"
-BUNDLED_DATA_DIR = EXAMPLES_DIR / "data"
+
+def pytest_configure(config):
+    _own_share_of_the_cpus()
+
+
+def _own_share_of_the_cpus() -> None:
+    """Under pytest-xdist, worker i of n runs on CPUs i, i+n, ... of those it may use (on 2
+    cores and `-n 2`: one core each), and so does everything it starts. Torch and the trials
+    the controller starts size their thread pools from that share (the controller splits
+    the CPUs it may use between its trial slots), so two workers' training threads never
+    wait on each other: oversubscribed OpenMP threads spin, and a tiny epoch took 10x longer.
+    """
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER"),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
+    )
+    if not (worker and count and hasattr(os, "sched_setaffinity")):
+        return
+    cpus, index, n_workers = sorted(os.sched_getaffinity(0)), int(worker[2:]), int(count)
+    share = cpus[index::n_workers] or [cpus[index % len(cpus)]]
+    os.sched_setaffinity(0, share)
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +44,9 @@ def _isolated_state(tmp_path_factory, monkeypatch):
 
 
 def pytest_collection_modifyitems(config, items):
+    # The slow tests first: `make test` hands modules to the xdist workers in this order
+    # (--dist loadscope --no-loadscope-reorder), so no module with a long test starts last.
+    items.sort(key=lambda item: "slow" not in item.keywords)
     if _cuda_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
@@ -31,7 +56,9 @@ def pytest_collection_modifyitems(config, items):
 
 
 def _cuda_available() -> bool:
-    if os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+    from automl.engine.utils.gpus import cuda_may_be_present
+
+    if not cuda_may_be_present():  # no driver: no torch import (seconds) per worker
         return False
     try:
         import torch
@@ -52,3 +79,19 @@ def cli(capsys):
         return code, out, err
 
     return invoke
+
+
+@pytest.fixture(scope="session")
+def classification_run(tmp_path_factory) -> Path:
+    """Run directory of the session's tiny multi-class model (flowers5), trained once."""
+    from _support.trained import shared_base, trained_run
+
+    return trained_run(shared_base(tmp_path_factory), "image_classification")
+
+
+@pytest.fixture(scope="session")
+def multilabel_run(tmp_path_factory) -> Path:
+    """Run directory of the session's tiny multi-label model (chess_multilabel)."""
+    from _support.trained import shared_base, trained_run
+
+    return trained_run(shared_base(tmp_path_factory), "image_classification_multilabel")

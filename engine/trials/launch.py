@@ -38,9 +38,19 @@ def trial_target(trial_module: str, spec_path: str) -> list[str]:
     return ["-m", trial_module, spec_path]
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on: its affinity (taskset, container cpusets, batch
+    schedulers' allocations), not every core of the machine; os.cpu_count() elsewhere."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no sched_getaffinity (macOS)
+        return os.cpu_count() or 1
+
+
 def cpu_threads_per_slot(n_slots: int) -> int:
-    """The CPU threads each of `n_slots` concurrent trials gets (the cores split evenly)."""
-    return max(1, (os.cpu_count() or 1) // n_slots)
+    """The CPU threads each of `n_slots` concurrent trials gets (the usable cores split
+    evenly): more threads than cores make OpenMP's threads wait on each other."""
+    return max(1, usable_cpus() // n_slots)
 
 
 def slot_variables(devices: str, n_threads: int) -> dict[str, str]:

@@ -78,3 +78,77 @@ def test_readme_command_table_names_real_options():
             command = root.commands[noun].commands[verb]
             known = {opt for param in command.params for opt in getattr(param, "opts", [])}
             assert set(options) <= known, f"README: `automl {name}`: {set(options) - known}"
+
+
+# Example values for the placeholders of the README's command table (real files where a
+# command checks that its path exists).
+PLACEHOLDERS = {
+    "F": str(DEMO_JOB), "I": str(FLOWERS_TRAIN), "PATH": str(FLOWERS_TRAIN),
+    "MLTABLE": str(FLOWERS_TRAIN), "IMAGE": str(next(FLOWERS_TRAIN.rglob("*.jpg"))),
+    "DIR": "out", "GLOB": "images/*.jpg", "URL": "postgresql://user@127.0.0.1/automl",
+    "N": "flowers", "NAME": "flowers", "REF": "flowers", "JOB": "flowers-job", "X": "exp",
+    "T": "image_classification", "K": "0", "V": "1", "B": "8", "H": "example.com",
+    "LABEL": "production", "D": "out",
+}  # fmt: skip
+OPTION_VALUES = {"--max-items": "16", "--opset": "17"}  # numbers where a letter stands
+
+
+def _expand(text: str) -> list[str]:
+    """Every form a synopsis allows: `[x]` with and without x, `(a | b)` and `a|b` each way."""
+    group = re.search(r"\[([^\[\]]*)\]|\(([^()]*)\)", text)
+    if group:
+        before, after = text[: group.start()], text[group.end() :]
+        optional = group.group(1)
+        if optional is not None:  # `[:V|@label]`: none or one of them; `[--x X]`: with, without
+            choices = ["", *optional.split("|")] if " " not in optional else [optional, ""]
+        else:
+            choices = [c.strip() for c in group.group(2).split(" | ")]
+        return [form for choice in choices for form in _expand(before + choice + after)]
+    alternatives = re.search(r"(\S*?)(\w+(?:\|\w+)+)(\S*)", text)
+    if alternatives:
+        head, words, tail = alternatives.groups()
+        start, end = alternatives.span()
+        return [form for word in words.split("|")
+                for form in _expand(text[:start] + head + word + tail + text[end:])]  # fmt: skip
+    return [text]
+
+
+def _readme_examples() -> list[list[str]]:
+    """The argument lists of every form of every command in the README's command table."""
+    examples = []
+    for cell in _readme_command_cells():
+        noun = None
+        for snippet in re.findall(r"`([^`]+)`", cell):
+            words = snippet.replace("\\|", "|").replace("...", "").split()
+            if words[0] == "automl":
+                noun, words = words[1], words[2:]
+            for form in _expand(" ".join(words)):
+                args = [re.sub(r"\b([A-Z]+)\b", _placeholder, word) for word in form.split()]
+                for i, option in enumerate(args[:-1]):
+                    args[i + 1] = OPTION_VALUES.get(option, args[i + 1])
+                examples.append([noun, *args])
+    return examples
+
+
+def _placeholder(match: re.Match) -> str:
+    return PLACEHOLDERS.get(match.group(1), match.group(1))
+
+
+def test_every_readme_command_example_parses():
+    """Each form of each command line in README's table is accepted by the CLI's parser:
+    the command exists, its arguments and options are real, values convert, nothing required
+    is missing (the command itself does not run: other tests run each command)."""
+    import typer
+
+    from automl.cli.main import app, typer_click
+
+    root = typer.main.get_command(app)
+    examples = _readme_examples()
+    assert len(examples) >= 40 and len({e[0] + " " + e[1] for e in examples}) >= 20
+    for noun, verb, *rest in examples:
+        command = root.commands[noun].commands[verb]
+        try:
+            command.make_context(f"automl {noun} {verb}", rest).close()
+        except typer_click().exceptions.ClickException as error:
+            example = " ".join([noun, verb, *rest])
+            raise AssertionError(f"README: `automl {example}`: {error.format_message()}") from None

@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job
+from _support.paths import AUTOML
 
 from automl.cli.job import _print_failures
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predict"))
-
-from trained_packages import write_job  # noqa: E402
-
-AUTOML = str(Path(sys.executable).with_name("automl"))
-OFFLINE_PRETRAINED = """\
-  model_name: resnest50
-  pretrained: true
-"""
 
 
 @pytest.mark.slow
 def test_a_failed_trial_message_is_printed_once_by_the_cli(tmp_path):
     """Pretrained weights missing with HF_HUB_OFFLINE set: every trial fails, nothing is
     downloaded."""
-    job = write_job(tmp_path, "image_classification", "fails", epochs=1)
-    job.write_text(job.read_text().replace("  model_name: test_tiny_cnn\n  pretrained: false\n",
-                                           OFFLINE_PRETRAINED))  # fmt: skip
+    job = write_job(tmp_path, name="fails", model="resnest50", pretrained=True)
     home = tmp_path / "home"
     env = {**os.environ, "AUTOML_HOME": str(home), "HF_HOME": str(home / "hf")}
     env.update(TORCH_HOME=str(home / "torch"), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")

@@ -14,12 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job
+from _support.paths import AUTOML
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predict"))
-
-from trained_packages import write_job  # noqa: E402
-
-AUTOML = str(Path(sys.executable).with_name("automl"))
 LONG_NAME = "a-model-name-that-is-much-longer-than-any-column-of-80-chars"  # 60 characters
 
 
@@ -39,7 +36,7 @@ def long_named(tmp_path_factory):
     base = tmp_path_factory.mktemp("tables")
     env = {**os.environ, "AUTOML_HOME": str(base / "home"), "COLUMNS": "60"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    job = write_job(base / "jobs", "image_classification", LONG_NAME, epochs=1)
+    job = write_job(base / "jobs", name=LONG_NAME)
     result = automl("job", "create", "-f", job, "-o", "json", cwd=base, env=env)
     assert result.returncode == 0, result.stderr
     run_dir = json.loads(result.stdout)["run_dir"]

@@ -1,71 +1,31 @@
-"""`automl job create` end to end: tiny model, bundled real images, 2 epochs."""
+"""`automl job create` end to end: tiny model, bundled real images."""
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
-
-BUNDLED_DATA_DIR = Path(__file__).resolve().parents[2] / "examples" / "data"
-
-JOB_TEMPLATE = """\
-type: automl
-task: {task}
-target_column_name: label
-training_data:
-  type: mltable
-  path: {data}/train
-validation_data:
-  type: mltable
-  path: {data}/valid
-limits:
-  max_trials: 1
-training_parameters:
-  model_name: test_tiny_cnn
-  pretrained: false
-  number_of_epochs: 2
-  training_batch_size: 16
-  validation_batch_size: 32
-  training_crop_size: 48
-  validation_resize_size: 56
-  validation_crop_size: 48
-  number_of_workers: 0
-  random_seed: 1
-"""
+from _support.jobs import write_job
+from _support.trained import printed_path
 
 CASES = {
     "image_classification": ("flowers5", "accuracy"),
     "image_classification_multilabel": ("chess_multilabel", "iou"),
 }
+RUN_FIXTURES = {
+    "image_classification": "classification_run",
+    "image_classification_multilabel": "multilabel_run",
+}
 
 PACKAGE_FILES = ["model.pt", "settings.json", "labels.json", "MLmodel", "requirements.txt"]
 
 
-def write_job(tmp_path, task):
-    data_name, _ = CASES[task]
-    path = tmp_path / f"{task}.yml"
-    path.write_text(JOB_TEMPLATE.format(task=task, data=BUNDLED_DATA_DIR / data_name))
-    return path
-
-
 @pytest.mark.parametrize("task", sorted(CASES))
-def test_job_create_writes_a_complete_run_directory(tmp_path, cli, task):
+def test_job_create_writes_a_complete_run_directory(request, task):
+    """The session's 2-epoch runs (tests/conftest.py: `automl job create --output json` in a
+    child process, trained once for every test that needs a model) left a complete run."""
     _, metric = CASES[task]
-    run_dir = tmp_path / "run"
-    code, out, err = cli(
-        [
-            "job",
-            "create",
-            "--file",
-            write_job(tmp_path, task),
-            "--run-dir",
-            run_dir,
-            "--output",
-            "json",
-        ]
-    )
-    assert code == 0, err
-    summary = json.loads(out)
+    run_dir = request.getfixturevalue(RUN_FIXTURES[task])
+    summary = json.loads(printed_path(run_dir).read_text())
     assert summary == json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed"
     assert summary["task"] == task
@@ -116,7 +76,7 @@ def test_job_create_writes_a_complete_run_directory(tmp_path, cli, task):
 
 
 def test_job_create_refuses_to_overwrite_a_run(tmp_path, cli):
-    job = write_job(tmp_path, "image_classification")
+    job = write_job(tmp_path)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "job.yml").write_text("type: automl\n")
@@ -142,7 +102,7 @@ def test_job_show_and_list_read_the_run(tmp_path, cli, monkeypatch):
             "job",
             "create",
             "--file",
-            write_job(tmp_path, "image_classification"),
+            write_job(tmp_path),
             "--name",
             "flowers-tiny",
         ]
@@ -157,8 +117,7 @@ def test_job_show_and_list_read_the_run(tmp_path, cli, monkeypatch):
 
 
 def test_failed_trial_exits_1_with_its_error_once(tmp_path, cli):
-    job = write_job(tmp_path, "image_classification")
-    job.write_text(job.read_text() + "  checkpoint_run_id: no-such-job\n")
+    job = write_job(tmp_path, checkpoint_run_id="no-such-job")
     run_dir = tmp_path / "run"
     code, out, err = cli(["job", "create", "--file", job, "--run-dir", run_dir])
     assert code == 1

@@ -8,52 +8,25 @@ from pathlib import Path
 
 import pytest
 import torch
+from _support.jobs import write_job
 
-BUNDLED_DATA_DIR = Path(__file__).resolve().parents[2] / "examples" / "data"
 PACKAGE_FILES = ["model.pt", "settings.json", "labels.json", "MLmodel", "requirements.txt"]
 
-JOB_TEMPLATE = """\
-type: automl
-task: {task}
-target_column_name: label
-training_data:
-  type: mltable
-  path: {data}/train
-validation_data:
-  type: mltable
-  path: {data}/valid
-training_parameters:
-  model_name: {model}
-  pretrained: false
-  number_of_epochs: 1
-  training_batch_size: 4
-  validation_batch_size: 4
-  min_size: 96
-  max_size: 128
-  box_score_threshold: 0.01
-  box_detections_per_image: 20
-  number_of_workers: 0
-  random_seed: 1
-{extra}"""
-
 CASES = {
-    "fasterrcnn": ("image_object_detection", "raccoon", "test_tiny_fasterrcnn", ""),
-    "retinanet": ("image_object_detection", "raccoon", "test_tiny_retinanet", ""),
-    "maskrcnn": ("image_instance_segmentation", "coco_seg", "test_tiny_maskrcnn", ""),
+    "fasterrcnn": ("image_object_detection", "test_tiny_fasterrcnn", {}),
+    "retinanet": ("image_object_detection", "test_tiny_retinanet", {}),
+    "maskrcnn": ("image_instance_segmentation", "test_tiny_maskrcnn", {}),
     "tiled": (
         "image_object_detection",
-        "raccoon",
         "test_tiny_fasterrcnn",
-        "  tile_grid_size: '2x1'\n  validation_metric_type: coco_voc\n",
+        {"tile_grid_size": "2x1", "validation_metric_type": "coco_voc"},
     ),
 }
 
 
 def run_job(tmp_path, cli, case: str):
-    task, data, model, extra = CASES[case]
-    job = tmp_path / "job.yml"
-    text = JOB_TEMPLATE.format(task=task, data=BUNDLED_DATA_DIR / data, model=model, extra=extra)
-    job.write_text(text)
+    task, model, extra = CASES[case]
+    job = write_job(tmp_path, task, model=model, **extra)
     run_dir = tmp_path / "run"
     code, out, err = cli(["job", "create", "--file", job, "--run-dir", run_dir, "-o", "json"])
     assert code == 0, err
@@ -67,7 +40,7 @@ def cases():
 
 @pytest.mark.parametrize("case", cases())
 def test_job_create_trains_a_detector(tmp_path, cli, case):
-    task, _, model, _ = CASES[case]
+    task, model, _ = CASES[case]
     torch.set_num_threads(1)
     summary, run_dir = run_job(tmp_path, cli, case)
     assert summary["status"] == "completed" and summary["task"] == task
@@ -120,16 +93,9 @@ def check_predictions(model_dir: Path, task: str, labels: list[str]) -> None:
                 assert all(0.0 <= v <= 1.0 for polygon in box["polygon"] for v in polygon)
 
 
-def test_detection_job_on_classification_data_is_refused(tmp_path, cli):
-    job = tmp_path / "job.yml"
-    job.write_text(
-        JOB_TEMPLATE.format(
-            task="image_object_detection",
-            data=BUNDLED_DATA_DIR / "flowers5",
-            model="test_tiny_fasterrcnn",
-            extra="",
-        )
-    )
+def test_detection_job_on_classification_data_is_refused(tmp_path, cli, monkeypatch):
+    monkeypatch.setenv("AUTOML_STANDBY", "0")  # refused at data preparation: no trial starts
+    job = write_job(tmp_path, "image_object_detection", data="flowers5")
     code, _, err = cli(["job", "create", "--file", job, "--run-dir", tmp_path / "run"])
     assert code == 1
     assert "is not a list of objects" in err and "image_object_detection" in err

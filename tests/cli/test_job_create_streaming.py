@@ -3,40 +3,16 @@ stream_image_files: requests are counted at the server."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
 
 import pytest
+from _support.image_server import ImageServer
+from _support.jobs import write_job
+from _support.paths import BUNDLED_DATA_DIR
 
-DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
-_spec = importlib.util.spec_from_file_location(
-    "remote_helpers", Path(__file__).resolve().parents[1] / "data" / "test_remote.py"
-)
-remote_helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(remote_helpers)
-
-JOB = """\
-type: automl
-task: image_classification
-target_column_name: label
-training_data: {{type: mltable, path: ./train}}
-validation_data: {{type: mltable, path: ./valid}}
-limits: {{max_trials: 1}}
-training_parameters:
-  model_name: test_tiny_cnn
-  pretrained: false
-  number_of_epochs: 2
-  training_batch_size: 8
-  validation_batch_size: 16
-  training_crop_size: 32
-  validation_resize_size: 36
-  validation_crop_size: 32
-  number_of_workers: 0
-  random_seed: 1
-  advanced_settings: '{settings}'
-"""
+DATA = BUNDLED_DATA_DIR / "flowers5"
 
 
 def remote_table(folder: Path, server, side: str, n: int) -> None:
@@ -60,14 +36,13 @@ def remote_table(folder: Path, server, side: str, n: int) -> None:
 @pytest.fixture
 def job(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))  # a cold cache per test
-    server = remote_helpers.ImageServer(DATA).__enter__()
+    server = ImageServer(DATA).__enter__()
     remote_table(tmp_path / "train", server, "train", 16)
     remote_table(tmp_path / "valid", server, "valid", 8)
 
     def write(settings: dict) -> Path:
-        path = tmp_path / "job.yml"
-        path.write_text(JOB.format(settings=json.dumps(settings)))
-        return path
+        return write_job(tmp_path, data=tmp_path, epochs=2, training_batch_size=8,
+                         advanced_settings=json.dumps(settings))  # fmt: skip
 
     yield write, server
     server.__exit__()

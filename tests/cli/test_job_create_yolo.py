@@ -9,35 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _support.jobs import write_job
 
-BUNDLED_DATA_DIR = Path(__file__).resolve().parents[2] / "examples" / "data"
 PACKAGE_FILES = ["model.pt", "settings.json", "labels.json", "MLmodel", "requirements.txt"]
 
-JOB_TEMPLATE = """\
-type: automl
-task: {task}
-target_column_name: label
-training_data:
-  type: mltable
-  path: {data}/train
-validation_data:
-  type: mltable
-  path: {data}/valid
-training_parameters:
-  model_name: {model}
-  pretrained: false
-  number_of_epochs: 1
-  training_batch_size: 2
-  validation_batch_size: 4
-  image_size: 64
-  box_score_threshold: 0.001
-  number_of_workers: 0
-  random_seed: 1
-"""
-
 CASES = {
-    "detect": ("image_object_detection", "raccoon", "test_tiny_yolo"),
-    "segment": ("image_instance_segmentation", "coco_seg", "test_tiny_yolo_seg"),
+    "detect": ("image_object_detection", "test_tiny_yolo"),
+    "segment": ("image_instance_segmentation", "test_tiny_yolo_seg"),
 }
 
 
@@ -49,9 +27,8 @@ def _ultralytics_state(tmp_path, monkeypatch):
 
 
 def run_job(tmp_path, cli, case: str):
-    task, data, model = CASES[case]
-    job = tmp_path / "job.yml"
-    job.write_text(JOB_TEMPLATE.format(task=task, data=BUNDLED_DATA_DIR / data, model=model))
+    task, model = CASES[case]
+    job = write_job(tmp_path, task, model=model)
     run_dir = tmp_path / "run"
     code, out, err = cli(["job", "create", "--file", job, "--run-dir", run_dir, "-o", "json"])
     assert code == 0, err
@@ -60,7 +37,7 @@ def run_job(tmp_path, cli, case: str):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_job_create_trains_yolo(tmp_path, cli, case):
-    task, _, model = CASES[case]
+    task, model = CASES[case]
     torch.set_num_threads(1)
     summary, run_dir = run_job(tmp_path, cli, case)
     trial = summary["trials"][0]

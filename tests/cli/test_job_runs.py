@@ -4,32 +4,14 @@ index of runs from any folder, experiments, trial tables, log_verbosity, weights
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job
+from _support.paths import AUTOML
 
-AUTOML = str(Path(sys.executable).with_name("automl"))
-DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
-JOB = f"""\
-type: automl
-name: tiny
-experiment_name: exp
-log_verbosity: debug
-task: image_classification
-target_column_name: label
-training_data: {{type: mltable, path: {DATA}/train}}
-validation_data: {{type: mltable, path: {DATA}/valid}}
-training_parameters:
-  model_name: test_tiny_cnn
-  pretrained: false
-  number_of_epochs: 1
-  training_batch_size: 32
-  training_crop_size: 32
-  validation_resize_size: 36
-  validation_crop_size: 32
-  number_of_workers: 0
-"""
+# A 1-epoch tiny job with a name, an experiment and debug-level trial logs.
+RUN = {"name": "tiny", "experiment_name": "exp", "log_verbosity": "debug"}
 
 
 def automl(*args, cwd: Path, env: dict, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -50,7 +32,7 @@ def two_runs(tmp_path_factory):
     base = tmp_path_factory.mktemp("runs_cli")
     env = {**os.environ, "AUTOML_HOME": str(base / "home"), "OMP_NUM_THREADS": "1"}
     work = folder(base / "work")
-    (work / "job.yml").write_text(JOB)
+    write_job(work, **RUN)
     first = automl("job", "create", "-f", "job.yml", "-o", "json", cwd=work, env=env)
     assert first.returncode == 0, first.stderr
     second = automl("job", "create", "-f", "job.yml", "--set", "log_verbosity=warning",
@@ -104,10 +86,8 @@ def test_log_verbosity_sets_the_trial_log_level(two_runs):
 def test_checkpoint_run_id_finds_a_job_made_in_another_folder(two_runs):
     base, env, (first, _) = two_runs
     elsewhere = folder(base / "elsewhere")
-    job = JOB.replace("name: tiny", "name: continued").replace(
-        "  pretrained: false\n", f"  pretrained: false\n  checkpoint_run_id: {first}\n"
-    )
-    (elsewhere / "continued.yml").write_text(job)
+    continued = {**RUN, "name": "continued", "checkpoint_run_id": first}
+    write_job(elsewhere, filename="continued.yml", **continued)
     result = automl("job", "create", "-f", "continued.yml", cwd=elsewhere, env=env)
     assert result.returncode == 0, result.stderr
     log = (elsewhere / "runs" / "exp" / "continued" / "trials" / "0" / "trial.log").read_text()
@@ -154,15 +134,14 @@ def test_show_lists_the_trials_and_marks_the_best(tmp_path):
 
 
 def _weights_job(tmp_path: Path) -> Path:
-    job = JOB.replace("test_tiny_cnn", "resnet18").replace("  pretrained: false\n", "")
-    (tmp_path / "job.yml").write_text(job)
-    return tmp_path / "job.yml"
+    return write_job(tmp_path, **RUN, model="resnet18", pretrained=None)
 
 
 def _offline_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "https_proxy")}
+    # AUTOML_STANDBY=0: the job stops before any trial, a standby process would only cost
     return {**env, "TORCH_HOME": str(tmp_path / "torch"), "https_proxy": "http://127.0.0.1:9",
-            "AUTOML_HOME": str(tmp_path / "home")}  # fmt: skip
+            "AUTOML_HOME": str(tmp_path / "home"), "AUTOML_STANDBY": "0"}  # fmt: skip
 
 
 def test_validate_warns_about_weights_that_are_not_cached(tmp_path):

@@ -7,59 +7,27 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from string import Template
 
 import pytest
-
-DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
-
-SWEEP_JOB = Template("""\
-type: automl
-name: sweep
-task: image_classification
-target_column_name: label
-training_data: {path: $data/train}
-validation_data: {path: $data/valid}
-limits: {max_trials: $max_trials, max_concurrent_trials: 2}
-training_parameters:
-  model_name: test_tiny_cnn
-  pretrained: false
-  number_of_epochs: $epochs
-  training_batch_size: 32
-  training_crop_size: 32
-  validation_resize_size: 36
-  validation_crop_size: 32
-  number_of_workers: 0
-  random_seed: 0
-sweep:
-  sampling_algorithm: $sampler
-$termination
-search_space:
-  - learning_rate: {type: choice, values: [0.01, 0.05]}
-    optimizer: {type: choice, values: [sgd, adam]}
-""")
+from _support.jobs import write_job as job_file
 
 POLICIES = {
-    "bandit": "  early_termination: {type: bandit, slack_factor: 0.2}",
-    "median_stopping": "  early_termination: {type: median_stopping}",
-    "truncation_selection": "  early_termination: "
-    "{type: truncation_selection, truncation_percentage: 50}",
+    "bandit": {"type": "bandit", "slack_factor": 0.2},
+    "median_stopping": {"type": "median_stopping"},
+    "truncation_selection": {"type": "truncation_selection", "truncation_percentage": 50},
 }
+SPACE = [{"learning_rate": {"type": "choice", "values": [0.01, 0.05]},
+          "optimizer": {"type": "choice", "values": ["sgd", "adam"]}}]  # fmt: skip
 
 
 def write_job(tmp_path, sampler="random", policy=None, max_trials=3, epochs=2):
-    path = tmp_path / "sweep.yml"
-    termination = POLICIES[policy] if policy else ""
-    path.write_text(
-        SWEEP_JOB.substitute(
-            data=DATA,
-            max_trials=max_trials,
-            epochs=epochs,
-            sampler=sampler,
-            termination=termination,
-        )
-    )
-    return path
+    """A sweep of the tiny model over 4 grid points, 2 trials at a time."""
+    sweep = {"sampling_algorithm": sampler}
+    if policy:
+        sweep["early_termination"] = POLICIES[policy]
+    limits = {"max_trials": max_trials, "max_concurrent_trials": 2}
+    return job_file(tmp_path, filename="sweep.yml", name="sweep", epochs=epochs, limits=limits,
+                    random_seed=0, sweep=sweep, search_space=SPACE)  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -9,27 +9,13 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from _support.paths import BUNDLED_DATA_DIR
+from _support.trained import run_job, write_trained_job
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predict"))
-
-from trained_packages import (  # noqa: E402
-    REPO_ROOT,
-    run_job,
-    shared_base,
-    trained_run,
-    write_job,
-)
-
-FLOWERS_VALID = REPO_ROOT / "examples" / "data" / "flowers5" / "valid"
-
-
-@pytest.fixture(scope="module")
-def classification_run(tmp_path_factory):
-    return trained_run(shared_base(tmp_path_factory), "image_classification")
+FLOWERS_VALID = BUNDLED_DATA_DIR / "flowers5" / "valid"
 
 
 @pytest.fixture
@@ -204,13 +190,11 @@ def test_incremental_training_starts_at_the_previous_metric(runs):
 
     previous = json.loads((runs / "runs" / "flowers-job" / "summary.json").read_text())
     register_package("flowers", runs / "runs" / "flowers-job" / "best_model")
-    sources = {
-        "by-job": "  checkpoint_run_id: flowers-job\n",
-        "by-registry": "  checkpoint_model: flowers:1\n",
-    }
-    for name, extra in sources.items():
-        job = write_job(
-            runs / "jobs", "image_classification", name, epochs=1, learning_rate=1e-5, extra=extra
+    sources = {"by-job": {"checkpoint_run_id": "flowers-job"},
+               "by-registry": {"checkpoint_model": "flowers:1"}}  # fmt: skip
+    for name, source in sources.items():
+        job = write_trained_job(
+            runs / "jobs", "image_classification", name, epochs=1, learning_rate=1e-5, **source
         )
         result = run_job(job, runs / "runs" / name, cwd=runs)
         assert result.returncode == 0, result.stderr

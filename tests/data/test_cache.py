@@ -7,9 +7,11 @@ import json
 import threading
 from pathlib import Path
 
+from _support.image_server import ImageServer
+
 from automl.engine.data.cache import ImageCache, url_key
 
-from .test_remote import BUNDLED, FAST, ImageServer, image_files
+from .test_remote import BUNDLED, FAST, image_files
 
 TRAIN = BUNDLED / "flowers5" / "train"
 

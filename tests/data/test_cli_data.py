@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job
 
 from .conftest import BUNDLED, box, write_image, write_table
 
@@ -97,12 +98,7 @@ def test_validate_job_file(cli, tmp_path):
     config = pytest.importorskip("automl.engine.config")
     if not hasattr(config, "load_job"):
         pytest.skip("automl.engine.config.load_job not available yet")
-    job = tmp_path / "job.yml"
-    job.write_text(
-        "type: automl\ntask: image_object_detection\ntarget_column_name: label\n"
-        f"training_data:\n  path: {BUNDLED / 'raccoon' / 'train'}\n  type: mltable\n"
-        f"validation_data:\n  path: {BUNDLED / 'raccoon' / 'valid'}\n  type: mltable\n"
-    )
+    job = write_job(tmp_path, "image_object_detection")
     code, out, err = cli(["data", "validate", "--file", job, "--output", "json"])
     assert code == 0, out + err
     assert json.loads(out)["summary"]["train"]["images"] == 40

@@ -7,6 +7,7 @@ import json
 import fsspec
 import pytest
 import torch
+from _support.image_server import ImageServer
 from torch.utils.data import DataLoader
 
 from automl.engine.data import cache as cache_module
@@ -15,7 +16,7 @@ from automl.engine.data.datasets import ClassificationDataset
 from automl.engine.data.reader import read_dataset
 from automl.engine.errors import DataError
 
-from .test_remote import BUNDLED, FAST, ImageServer, image_files
+from .test_remote import BUNDLED, FAST, image_files
 
 TRAIN = BUNDLED / "flowers5" / "train"
 

@@ -1,22 +1,12 @@
 """Endpoints and deployments: Azure's files, a state home per test, the session's tiny
-trained model registered as two versions (shared helper in tests/predict/trained_packages.py).
+trained model (tests/conftest.py `classification_run`) registered as two versions.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predict"))
-
-from trained_packages import shared_base, trained_run  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def classification_run(tmp_path_factory):
-    return trained_run(shared_base(tmp_path_factory), "image_classification")
 
 
 @pytest.fixture

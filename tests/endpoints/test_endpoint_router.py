@@ -3,18 +3,14 @@ the azureml-model-deployment header, keys, mirroring, 404/408/413/429, a dead wo
 
 from __future__ import annotations
 
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+from _support.http_server import ServerThread
 from endpoint_fakes import FakeWorker, group
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-
-from http_server import ServerThread  # noqa: E402
 
 from automl.engine.endpoints._router import EndpointRouter, RouteTable  # noqa: E402
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _support.paths import BUNDLED_DATA_DIR
 from endpoint_files import write_deployment, write_endpoint
-from trained_packages import BUNDLED_DATA_DIR
 
 pytestmark = pytest.mark.slow
 AUTOML = str(Path(sys.executable).with_name("automl"))

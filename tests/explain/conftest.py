@@ -3,29 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-BUNDLED_DATA_DIR = Path(__file__).resolve().parents[2] / "examples" / "data"
-
-# The tiny models are trained once per session for every test folder that needs them.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predict"))
-
-from trained_packages import shared_base, trained_run  # noqa: E402
+from _support.paths import BUNDLED_DATA_DIR
 
 
+# The tiny models are trained once per session (tests/conftest.py) for every test folder.
 @pytest.fixture(scope="session")
-def multiclass_run(tmp_path_factory) -> Path:
+def multiclass_run(classification_run) -> Path:
     """Run directory of a tiny multi-class model (`automl job create`, flowers5)."""
-    return trained_run(shared_base(tmp_path_factory), "image_classification")
-
-
-@pytest.fixture(scope="session")
-def multilabel_run(tmp_path_factory) -> Path:
-    """Run directory of a tiny multi-label model (`automl job create`, chess_multilabel)."""
-    return trained_run(shared_base(tmp_path_factory), "image_classification_multilabel")
+    return classification_run
 
 
 @pytest.fixture(scope="session")

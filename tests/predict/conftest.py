@@ -1,16 +1,2 @@
-"""Trained tiny models (one per classification task, shared by the session)."""
-
-from __future__ import annotations
-
-import pytest
-from trained_packages import shared_base, trained_run
-
-
-@pytest.fixture(scope="session")
-def classification_run(tmp_path_factory):
-    return trained_run(shared_base(tmp_path_factory), "image_classification")
-
-
-@pytest.fixture(scope="session")
-def multilabel_run(tmp_path_factory):
-    return trained_run(shared_base(tmp_path_factory), "image_classification_multilabel")
+"""Trained tiny models (one per classification task, shared by the session):
+`classification_run` and `multilabel_run` come from tests/conftest.py."""

@@ -7,8 +7,8 @@ import io
 import json
 
 import pytest
+from _support.paths import REPO_ROOT
 from PIL import Image
-from trained_packages import REPO_ROOT
 
 from automl.engine.errors import AutomlError
 from automl.engine.predict import (

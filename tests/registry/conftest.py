@@ -1,20 +1,9 @@
-"""The session's trained tiny models (shared helper in tests/predict/trained_packages.py)."""
+"""The session's tiny trained models (`classification_run`, `multilabel_run`) are in
+tests/conftest.py."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predict"))
-
-from trained_packages import shared_base, trained_run  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def classification_run(tmp_path_factory):
-    return trained_run(shared_base(tmp_path_factory), "image_classification")
 
 
 @pytest.fixture

@@ -12,46 +12,23 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job as job_file
+from _support.paths import AUTOML
 
 from automl.engine.utils.processes import marked_processes, start_time
 
-AUTOML = str(Path(sys.executable).with_name("automl"))
-DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
 # Under a loaded 2-core machine a tiny epoch may take seconds: waits are generous.
 WAIT_S = 240
 
-JOB = """\
-type: automl
-name: lifecycle
-task: image_classification
-target_column_name: label
-training_data: {{path: {data}/train}}
-validation_data: {{path: {data}/valid}}
-limits: {{max_trials: {max_trials}}}
-training_parameters:
-  model_name: test_tiny_cnn
-  pretrained: false
-  number_of_epochs: {epochs}
-  early_stopping: false
-  training_batch_size: {batch}
-  validation_batch_size: 50
-  training_crop_size: 32
-  validation_resize_size: 36
-  validation_crop_size: 32
-  number_of_workers: 0
-  random_seed: 1
-"""
-
 
 def write_job(folder: Path, epochs: int, max_trials: int = 1, batch: int = 32) -> Path:
-    path = folder / "job.yml"
-    path.write_text(JOB.format(data=DATA, epochs=epochs, max_trials=max_trials, batch=batch))
-    return path
+    """The tiny job 'lifecycle': `epochs` epochs of `batch` images (no early stop)."""
+    return job_file(folder, name="lifecycle", epochs=epochs, limits={"max_trials": max_trials},
+                    early_stopping=False, training_batch_size=batch)  # fmt: skip
 
 
 def gone(pid: int) -> bool:

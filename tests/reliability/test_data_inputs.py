@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job
 from PIL import Image
 
 AUTOML = str(Path(sys.executable).with_name("automl"))
@@ -51,16 +52,8 @@ def dataset(folder: Path, extra_rows: list, n_good: int = 12) -> Path:
 
 
 def job_file(folder: Path, train: Path) -> Path:
-    path = folder / "job.yml"
-    path.write_text(
-        "type: automl\n"
-        f"task: {MC}\n"
-        "target_column_name: label\n"
-        f"training_data:\n  path: {train}\n  type: mltable\n"
-        "training_parameters:\n  model_name: resnet18\n  pretrained: false\n"
-        "  number_of_epochs: 1\n"
-    )
-    return path
+    """A tiny job whose only data is the table `train` (validation split off it)."""
+    return write_job(folder, training_data=train, validation_data=None)
 
 
 def automl(*args, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -97,7 +90,9 @@ def test_decompression_bomb_is_a_problem_at_its_line_in_every_data_command(tmp_p
     assert_clean_failure(result)
     assert "annotations.jsonl:13: image 'images/bomb.png'" in result.stdout
 
-    result = automl("job", "create", "--file", job, "--runs-root", tmp_path / "runs")
+    no_standby = {"AUTOML_STANDBY": "0"}  # refused at data preparation: no trial starts
+    runs = tmp_path / "runs"
+    result = automl("job", "create", "--file", job, "--runs-root", runs, env=no_standby)
     assert_clean_failure(result)
     assert "annotations.jsonl:13: image 'images/bomb.png'" in result.stderr
     (summary,) = (tmp_path / "runs").glob("*/summary.json")

@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job
+from _support.paths import AUTOML, BUNDLED_DATA_DIR
 
-FLOWERS = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
-AUTOML = str(Path(sys.executable).with_name("automl"))
-
-JOB = """\
-type: automl
-task: image_classification
-target_column_name: label
-training_data: {{type: mltable, path: {train}}}
-validation_data: {{type: mltable, path: {valid}}}
-training_parameters:
-  model_name: test_tiny_cnn
-  pretrained: false
-  number_of_epochs: 1
-  training_batch_size: 16
-  training_crop_size: 32
-  validation_resize_size: 36
-  validation_crop_size: 32
-  number_of_workers: 0
-"""
+FLOWERS = BUNDLED_DATA_DIR / "flowers5"
 
 
 def _leaky_validation(tmp_path: Path, n_leaked: int) -> Path:
@@ -57,8 +40,7 @@ def _leaky_validation(tmp_path: Path, n_leaked: int) -> Path:
 @pytest.mark.slow
 def test_leaked_images_warn_and_are_counted_but_never_block(tmp_path):
     valid = _leaky_validation(tmp_path, n_leaked=3)
-    job = tmp_path / "job.yml"
-    job.write_text(JOB.format(train=FLOWERS / "train", valid=valid))
+    job = write_job(tmp_path, validation_data=valid)
     run_dir = tmp_path / "run"
     result = subprocess.run(
         [AUTOML, "job", "create", "--file", str(job), "--run-dir", str(run_dir), "-o", "json"],

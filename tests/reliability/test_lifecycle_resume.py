@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _support.jobs import write_job as job_file
 from lifecycle_support import (  # noqa: F401  (fixture)
     controller_token,
     epochs_in,
@@ -101,32 +102,11 @@ def test_a_canceled_trial_is_continued_by_a_new_linked_trial(tmp_path, processes
     assert summary["best_trial"]["number"] == 1
 
 
-YOLO_JOB = """\
-type: automl
-task: image_object_detection
-target_column_name: label
-training_data: {{path: {data}/train}}
-validation_data: {{path: {data}/valid}}
-training_parameters:
-  model_name: test_tiny_yolo
-  pretrained: false
-  number_of_epochs: 3
-  training_batch_size: 2
-  validation_batch_size: 4
-  image_size: 64
-  box_score_threshold: 0.001
-  number_of_workers: 0
-  random_seed: 1
-"""
-
-
 @pytest.mark.slow
 def test_a_yolo_trial_continues_from_ultralytics_last_pt(tmp_path, processes, monkeypatch):  # noqa: F811
     monkeypatch.setenv("YOLO_CONFIG_DIR", str(tmp_path / "ultralytics_config"))
     monkeypatch.setenv("YOLO_OFFLINE", "1")
-    data = Path(__file__).resolve().parents[2] / "examples" / "data" / "raccoon"
-    job = tmp_path / "yolo.yml"
-    job.write_text(YOLO_JOB.format(data=data))
+    job = job_file(tmp_path, "image_object_detection", model="test_tiny_yolo", epochs=3)
     run_dir = tmp_path / "run"
     _, trial_dir, trial_pid = kill_mid_trial(processes, run_dir, job, min_epochs=1)
     wait_until(lambda: gone(trial_pid), "the trial to stop by itself", 60)

@@ -24,11 +24,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _support.http_server import ServerThread
 from PIL import Image
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "serving"))
-
-from http_server import ServerThread  # noqa: E402
 
 AUTOML = str(Path(sys.executable).with_name("automl"))
 JSON = {"Content-Type": "application/json"}

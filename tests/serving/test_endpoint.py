@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from http_server import ServerThread
+from _support.http_server import ServerThread
+from _support.paths import REPO_ROOT
 from PIL import Image
-from trained_packages import REPO_ROOT
 
 AUTH = {"Authorization": "Bearer secret-key"}
 DAISY = REPO_ROOT / "examples" / "data" / "flowers5" / "valid" / "images" / "daisy"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from _support.jobs import job_dict, job_yaml
 from optuna.storages.journal import JournalFileBackend
 
 from automl.engine.config import load_job
@@ -22,29 +23,16 @@ from automl.engine.sweep.attrs import JOB_ATTR
 from automl.engine.sweep.worker import load_job_study
 from automl.engine.trials import torchrun_command
 
-FLOWERS = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
 AUTOML = str(Path(sys.executable).with_name("automl"))
 
-JOB = f"""\
-type: automl
-task: image_classification
-target_column_name: label
-training_data: {{type: mltable, path: {FLOWERS}/train}}
-validation_data: {{type: mltable, path: {FLOWERS}/valid}}
-properties: {{node_count_per_trial: "2"}}
-limits: {{max_trials: 1}}
-training_parameters:
-  model_name: test_tiny_cnn
-  pretrained: false
-  number_of_epochs: 2
-  training_batch_size: 16
-  validation_batch_size: 32
-  training_crop_size: 32
-  validation_resize_size: 36
-  validation_crop_size: 32
-  number_of_workers: 0
-  random_seed: 1
-"""
+
+def multinode_job(nodes: str = "2") -> str:
+    """A 2-epoch tiny trial over `nodes` nodes."""
+    return job_yaml(job_dict(epochs=2, properties={"node_count_per_trial": nodes},
+                             limits={"max_trials": 1}, training_batch_size=16))  # fmt: skip
+
+
+JOB = multinode_job()
 
 
 class _Job:
@@ -67,7 +55,7 @@ def test_node_count_rejects_a_bad_value():
 
 def test_config_rule_rejects_a_bad_node_count(tmp_path):
     path = tmp_path / "job.yml"
-    path.write_text(JOB.replace('node_count_per_trial: "2"', 'node_count_per_trial: "two"'))
+    path.write_text(multinode_job("two"))
     with pytest.raises(ConfigError) as caught:
         load_job(path)
     assert any("not a count of machines" in issue for issue in caught.value.issues)

@@ -1,26 +1,13 @@
 """CUDA path (mixed precision, channels_last) end to end; skipped without a GPU."""
 
 import json
-from pathlib import Path
 
 import pytest
+from _support.jobs import write_job
 
-DATA = Path(__file__).resolve().parents[2] / "examples" / "data" / "flowers5"
-JOB = f"""\
-type: automl
-task: image_classification
-target_column_name: label
-training_data: {{path: {DATA / "train"}}}
-validation_data: {{path: {DATA / "valid"}}}
-training_parameters:
-  model_name: resnet18
-  pretrained: false
-  number_of_epochs: 2
-  training_batch_size: 32
-  training_crop_size: 96
-  validation_resize_size: 110
-  validation_crop_size: 96
-"""
+# resnet18 at 96 px: the mixed-precision and channels_last paths of a real backbone.
+GPU_JOB = {"model": "resnet18", "epochs": 2, "training_crop_size": 96,
+           "validation_resize_size": 110, "validation_crop_size": 96}  # fmt: skip
 
 
 @pytest.mark.gpu
@@ -29,8 +16,7 @@ def test_job_trains_on_cuda_and_the_package_loads_on_cpu(tmp_path, cli):
 
     from automl.engine.models import load_model_package
 
-    job = tmp_path / "job.yml"
-    job.write_text(JOB)
+    job = write_job(tmp_path, **GPU_JOB)
     run_dir = tmp_path / "run"
     code, out, err = cli(["job", "create", "--file", job, "--run-dir", run_dir, "-o", "json"])
     assert code == 0, err
