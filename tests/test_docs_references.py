@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "azure-compatibility.md"
 CITING_DIRS = ("cli", "engine", "schemas", "bench", "tests", "docs")
-CITING_FILES = ("README.md", "ARCHITECTURE.md")
+CITING_FILES = ("README.md",)
 SUFFIXES = (".py", ".json", ".md", ".sh", ".yml", ".yaml", ".toml", ".txt")
 NUMBER = r"(\d+(?:\.\d+)*)"
 CITATION = re.compile(rf"§\s*{NUMBER}|\breference (?:section )?{NUMBER}")
