@@ -192,3 +192,33 @@ def test_evaluate_returns_probabilities(tiny_flowers, spec_writer, tmp_path):
     loss, targets, probs = evaluate(state, data.valid_loader)
     assert loss > 0 and probs.shape == (12, 4) and targets.shape == (12,)
     assert probs.sum(axis=1) == pytest.approx([1.0] * 12)
+
+
+def test_a_non_finite_loss_fails_the_trial_with_a_fix(tiny_flowers, spec_writer, tmp_path):
+    from automl.engine.training.loop import classification_batch_loss
+
+    state, data = make_state(tiny_flowers, spec_writer, tmp_path)
+    calls = []
+
+    def loss_turning_nan(state, model, batch):
+        calls.append(1)
+        loss = classification_batch_loss(state, model, batch)
+        return loss * float("nan") if len(calls) == 2 else loss
+
+    with pytest.raises(TrialError, match="became nan by step 2") as caught:
+        train_one_epoch(state, data.train_loader, lambda *a: None, loss_turning_nan)
+    assert "lower learning_rate" in caught.value.hint
+    assert len(calls) == 2  # on the CPU every step is checked
+
+
+def test_the_gpu_checks_the_running_loss_every_few_steps():
+    from automl.engine.training.loop import GPU_FINITE_CHECK_STEPS, finite_check_every
+
+    class Cuda:
+        is_cuda = True
+
+    class Cpu:
+        is_cuda = False
+
+    assert finite_check_every(Cuda()) == GPU_FINITE_CHECK_STEPS > 1
+    assert finite_check_every(Cpu()) == 1
