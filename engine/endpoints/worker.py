@@ -123,7 +123,9 @@ def run_worker(spec: WorkerSpec) -> int:
     from automl.engine.serving import server_config
     from automl.engine.utils.processes import stop_when_controller_gone
 
-    stop_when_controller_gone()
+    stop_when_controller_gone(
+        then="`automl endpoint serve NAME` starts the endpoint and its workers again"
+    )
     # the router keeps connections open between requests: never close them for idling
     server = None
     app = LoadingApp(spec, on_failure=lambda: setattr(server, "should_exit", True))

@@ -281,8 +281,13 @@ _watching = threading.Event()  # this process watches its controller already
 _lost = threading.Event()  # and has found it gone
 
 
+TRIAL_AFTER_LOSS = "`automl job resume` continues an interrupted trial from checkpoints/last.pt"
+
+
 def stop_when_controller_gone(
-    interval_s: float = WATCH_INTERVAL_S, grace_s: float = STOP_GRACE_S
+    interval_s: float = WATCH_INTERVAL_S,
+    grace_s: float = STOP_GRACE_S,
+    then: str = TRIAL_AFTER_LOSS,
 ) -> bool:
     """Make this child of a controller (CONTROLLER_ENV set) stop soon after it dies.
 
@@ -294,8 +299,8 @@ def stop_when_controller_gone(
       that the controller (its recorded identity, so a reused PID does not fool it) runs.
     Either logs why and sends this process SIGTERM (a trial saves checkpoints/last.pt and
     exits 130, an idle standby exits); what is still there `grace_s` later is killed, with
-    its process group if it leads one. Returns False when there is no controller to watch
-    or this process watches already.
+    its process group if it leads one. `then`: what the log line tells the user to do next.
+    Returns False when there is no controller to watch or this process watches already.
     """
     controller = ProcessIdentity.from_token(os.environ.get(CONTROLLER_ENV, ""))
     if controller is None or _watching.is_set():
@@ -304,7 +309,7 @@ def stop_when_controller_gone(
     parent = os.getppid()
 
     def on_lost() -> None:
-        _controller_lost(controller, grace_s)
+        _controller_lost(controller, grace_s, then)
 
     _arm_parent_death(on_lost)
     thread = threading.Thread(
@@ -344,14 +349,12 @@ def _watch(controller: ProcessIdentity, parent: int, interval_s: float, on_lost)
     on_lost()
 
 
-def _controller_lost(controller: ProcessIdentity, grace_s: float) -> None:
+def _controller_lost(controller: ProcessIdentity, grace_s: float, then: str) -> None:
     if _lost.is_set():
         return
     _lost.set()
     logger.warning(
-        "the controller of this process (pid %d) is gone: stopping; `automl job resume` "
-        "continues an interrupted trial from checkpoints/last.pt",
-        controller.pid,
+        "the controller of this process (pid %d) is gone: stopping; %s", controller.pid, then
     )
     os.kill(os.getpid(), signal.SIGTERM)
     threading.Thread(target=_kill_after, args=(grace_s,), daemon=True).start()

@@ -19,9 +19,10 @@ from automl.engine.utils.processes import (
 )
 
 CHILD = """
-import sys, time
+import logging, os, sys, time
 from automl.engine.utils.processes import stop_when_controller_gone
-assert stop_when_controller_gone(interval_s=0.1)
+logging.basicConfig(filename=os.environ["WATCH_LOG"])
+assert stop_when_controller_gone(interval_s=0.1, then="what to do next")
 print("watching", flush=True)
 time.sleep(300)
 """
@@ -71,8 +72,12 @@ def test_marked_children_are_found_and_stop_with_their_controller(tmp_path):
         "print(child.pid, controller_marker()['AUTOML_CONTROLLER'], flush=True)\n"
         "import time; time.sleep(300)\n"
     )
+    log = tmp_path / "child.log"
     controller = subprocess.Popen(
-        [sys.executable, "-c", starter, CHILD], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", starter, CHILD],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "WATCH_LOG": str(log)},
     )
     pid_text, token = controller.stdout.readline().split()
     child = int(pid_text)
@@ -82,6 +87,7 @@ def test_marked_children_are_found_and_stop_with_their_controller(tmp_path):
         controller.wait()
         assert wait_gone(child)
         assert marked_processes([token]) == []
+        assert "is gone: stopping; what to do next" in log.read_text()
     finally:
         controller.kill()
         if start_time(child) is not None:
