@@ -10,6 +10,7 @@ from pathlib import Path
 
 from automl.engine.errors import AutomlError
 from automl.engine.registry._store import ModelRegistry, ModelRegistryError
+from automl.engine.registry.run_index import RunIndex
 
 MODEL_FILE = "model.pt"
 _REF_PATTERN = re.compile(
@@ -41,7 +42,7 @@ def package_folder(path: Path) -> Path | None:
 
 def resolve_model_ref(ref: str, *, registry: ModelRegistry | None = None) -> Path:
     """The package folder of `ref`: a filesystem path wins, then the registry, then a job
-    name under ./runs (its best model)."""
+    name (its best model): from the index of runs, so from any folder, or under ./runs."""
     path = Path(os.path.expanduser(ref))
     if path.exists():
         folder = package_folder(path)
@@ -55,10 +56,19 @@ def resolve_model_ref(ref: str, *, registry: ModelRegistry | None = None) -> Pat
     try:
         return (registry or ModelRegistry()).get(name, version, label).path
     except ModelRegistryError:
-        job_model = Path("runs") / name / "best_model"  # a job name, as `automl job show` takes
-        if version is None and label is None and (job_model / MODEL_FILE).is_file():
-            return job_model.resolve()
+        job_model = _job_best_model(name) if version is None and label is None else None
+        if job_model is not None:
+            return job_model
         raise
+
+
+def _job_best_model(name: str) -> Path | None:
+    """A job's best_model/ by the job's name, as `automl job show` takes it."""
+    indexed = RunIndex().get(name)
+    for run_dir in (indexed.run_dir if indexed else None, Path("runs") / name):
+        if run_dir is not None and (run_dir / "best_model" / MODEL_FILE).is_file():
+            return (run_dir / "best_model").resolve()
+    return None
 
 
 def resolve_checkpoint_ref(

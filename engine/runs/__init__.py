@@ -1,7 +1,7 @@
 """Run directories: where a job's record lives (`runs/[<experiment>/]<name>/`), the index of
 runs that finds it again from any folder, and the checks made before a job's data is read."""
 
-from automl.engine.runs.index import RunIndex
+from automl.engine.registry.run_index import RunIndex
 from automl.engine.runs.rundir import (
     RUNS_ROOT_DEFAULT,
     cancel_run,

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from automl.engine.errors import AutomlError
-from automl.engine.runs.index import IndexedRun, RunIndex
+from automl.engine.registry.run_index import IndexedRun, RunIndex
 from automl.engine.runs.rundir import check_job_name, create_run_dir, holds_job
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

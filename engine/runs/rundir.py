@@ -56,7 +56,7 @@ def create_run_dir(run_dir: Path) -> Path:
 def find_run_dir(name_or_dir: str, runs_root: Path = RUNS_ROOT_DEFAULT) -> Path:
     """A job given by its directory, by name (the index of runs: from any folder), or by
     name under `runs_root` (runs made before the index existed)."""
-    from automl.engine.runs.index import RunIndex
+    from automl.engine.registry.run_index import RunIndex
 
     if is_run_dir(Path(name_or_dir)):
         return Path(name_or_dir).resolve()
@@ -101,7 +101,7 @@ def read_summary(run_dir: Path) -> dict:
 def list_runs(runs_root: Path = RUNS_ROOT_DEFAULT, experiment: str | None = None) -> list[dict]:
     """One short record per job, newest first: every run in the index, plus runs under
     `runs_root` made before the index existed; only `experiment`'s when given."""
-    from automl.engine.runs.index import RunIndex
+    from automl.engine.registry.run_index import RunIndex
 
     found: dict[Path, dict] = {}
     for row in RunIndex().list(experiment):

@@ -84,7 +84,7 @@ def _create_run(job_path, overrides: Sequence[str], name, run_dir, runs_root: Pa
 
 def _abandon_run(name: str, run_dir: Path) -> None:
     """Give the name back when the run's record could not be written (nothing ran)."""
-    from automl.engine.runs.index import RunIndex
+    from automl.engine.registry.run_index import RunIndex
 
     if not (run_dir / "job.yml").is_file():
         RunIndex().release(name)

@@ -44,7 +44,7 @@ def checkpoint_package(params: dict, run_dir: str | Path | None = None) -> tuple
 
 def _indexed_run_dir(job_name: str) -> Path | None:
     """The run directory of job `job_name` from the index of runs (any folder)."""
-    from automl.engine.runs.index import RunIndex
+    from automl.engine.registry.run_index import RunIndex
 
     try:
         row = RunIndex().get(job_name)

@@ -87,6 +87,21 @@ def test_refs_resolve_to_package_folders(registry, classification_run, monkeypat
         parse_model_ref("bad name:1:2")
 
 
+def test_a_job_name_resolves_from_any_folder(classification_run, tmp_path, monkeypatch):
+    """`automl model predict my-job` from cron, whose folder is not the user's: the index of
+    runs knows where the job's run directory is."""
+    from automl.engine.registry.run_index import RunIndex
+
+    monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # no ./runs here
+    with pytest.raises(ModelRegistryError):
+        resolve_model_ref("cron-job")
+    RunIndex().claim(["cron-job"], lambda name, row: classification_run)
+    assert resolve_model_ref("cron-job") == (classification_run / "best_model").resolve()
+    with pytest.raises(ModelRegistryError):
+        resolve_model_ref("cron-job:2")  # a version is a registry reference only
+
+
 def test_register_refuses_a_folder_without_a_model(registry, tmp_path):
     with pytest.raises(ModelRegistryError, match="no model package"):
         register_package("x", tmp_path, registry=registry)

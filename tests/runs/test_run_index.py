@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from automl.engine.errors import AutomlError
-from automl.engine.runs.index import RunIndex
+from automl.engine.registry.run_index import RunIndex
 from automl.engine.runs.naming import claim_run, file_stem_name
 from automl.engine.runs.rundir import find_run_dir, list_runs
 
