@@ -88,9 +88,11 @@ PLACEHOLDERS = {
     "DIR": "out", "GLOB": "images/*.jpg", "URL": "postgresql://user@127.0.0.1/automl",
     "N": "flowers", "NAME": "flowers", "REF": "flowers", "JOB": "flowers-job", "X": "exp",
     "T": "image_classification", "K": "0", "V": "1", "B": "8", "H": "example.com",
-    "LABEL": "production", "D": "out",
+    "LABEL": "production", "D": "out", "SPLIT": "blue=100",
 }  # fmt: skip
-OPTION_VALUES = {"--max-items": "16", "--opset": "17"}  # numbers where a letter stands
+OPTION_VALUES = {
+    "--max-items": "16", "--opset": "17", "--n-masks": "100", "--mask-res": "16", "--seed": "0",
+}  # fmt: skip  # numbers where a letter stands
 
 
 def _expand(text: str) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from sweep_stubs import FAKE_TRIAL
 
 from automl.engine.sweep.standby import STANDBY_ENV, StandbyPool
-from automl.engine.trials import slot_variables
+from automl.engine.trials import cpu_threads_per_slot, slot_variables
 
 STANDBY_MODULE = "automl.engine.sweep.standby"
 CPU_SLOT = slot_variables("", 1)
@@ -160,7 +160,7 @@ def test_a_pool_started_early_runs_the_first_trial(run, data, tmp_path, sweep_jo
     """What `automl job create` does: the first trial's process starts before the job is
     even validated."""
     pool = StandbyPool(FAKE_TRIAL, enabled=True)
-    pool.prestart(slot_variables("", os.cpu_count() or 1))  # the one CPU slot
+    pool.prestart(slot_variables("", cpu_threads_per_slot(1)))  # the one CPU slot
     job = sweep_job([{"learning_rate": {"type": "choice", "values": [0.01]}}], {}, max_trials=1)
     with pool:
         summary = run(job, tmp_path / "run", data, standby=pool)
