@@ -68,13 +68,16 @@ def budget_outcome(
     running: RunningTrial, base: TrialResult, best_reported: Callable[[], float | None]
 ) -> TrialResult:
     """A trial stopped by the job's budget: complete with its best epoch so far when it
-    evaluated one and wrote that epoch's package; canceled (interrupted) otherwise."""
+    evaluated one and wrote that epoch's package; canceled (interrupted) otherwise. A
+    trial that ended by itself (complete, pruned) before the stop took effect keeps that."""
+    duration = running.duration_s
+    if base.is_scored and base.score is not None:
+        return base.judged(base.state, None, duration_s=duration, interrupted=False)
     score = base.score
     if score is None:
         score = best_reported()
     if score is None:
         score = running.progress.best_score
-    duration = running.duration_s
     if score is None or not (running.trial_dir / "outputs").is_dir():
         error = f"{running.stop_error} before its first evaluated epoch"
         return base.judged(CANCELED, error, duration_s=duration, interrupted=True)

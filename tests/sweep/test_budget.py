@@ -108,3 +108,50 @@ def test_trial_result_reads_records_without_stopped_by():
     new = TrialResult("complete", score=0.5, stopped_by=STOPPED_BY_BUDGET)
     assert TrialResult.from_json(new.to_json()) == new
     assert new.to_record()["stopped_by"] == STOPPED_BY_BUDGET
+
+
+def stopped(tmp_path: Path, *, package: bool, best_score=None):
+    from types import SimpleNamespace
+
+    from automl.engine.trials import TrialStatus
+
+    if package:
+        (tmp_path / "outputs").mkdir()
+    return SimpleNamespace(
+        trial_dir=tmp_path,
+        stop_error="stopped: the job's limits.timeout_minutes (5) was reached",
+        progress=TrialStatus(best_score=best_score),
+        duration_s=12.0,
+    )
+
+
+def test_budget_outcome_keeps_the_best_epoch(tmp_path):
+    from automl.engine.sweep.outcome import budget_outcome
+
+    canceled = TrialResult("canceled", score=0.7, best_epoch=3, epochs_completed=4)
+    kept = budget_outcome(stopped(tmp_path, package=True), canceled, lambda: None)
+    assert (kept.state, kept.score, kept.best_epoch) == ("complete", 0.7, 3)
+    assert kept.stopped_by == STOPPED_BY_BUDGET and not kept.interrupted and kept.error is None
+
+
+def test_budget_outcome_without_a_result_uses_the_reported_best(tmp_path):
+    from automl.engine.sweep.outcome import budget_outcome
+
+    kept = budget_outcome(stopped(tmp_path, package=True), TrialResult("failed"), lambda: 0.6)
+    assert (kept.state, kept.score, kept.stopped_by) == ("complete", 0.6, STOPPED_BY_BUDGET)
+
+
+def test_budget_outcome_without_an_evaluated_epoch_is_canceled(tmp_path):
+    from automl.engine.sweep.outcome import budget_outcome
+
+    lost = budget_outcome(stopped(tmp_path, package=False), TrialResult("canceled"), lambda: None)
+    assert lost.state == "canceled" and lost.interrupted and lost.stopped_by is None
+    assert lost.error.endswith("before its first evaluated epoch")
+
+
+def test_budget_outcome_of_a_trial_that_finished_first(tmp_path):
+    from automl.engine.sweep.outcome import budget_outcome
+
+    done = TrialResult("complete", score=0.8, epochs_completed=10)
+    kept = budget_outcome(stopped(tmp_path, package=True), done, lambda: None)
+    assert kept.state == "complete" and kept.stopped_by is None and kept.score == 0.8
