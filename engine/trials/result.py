@@ -79,8 +79,12 @@ class TrialResult:
         return replace(self, state=state, error=error, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of result.json."""
-        return {"version": self.version, **asdict(self)}
+        """The JSON object of result.json (`stopped_by` only when set: a result without it
+        reads the same in every release)."""
+        data = {"version": self.version, **asdict(self)}
+        if self.stopped_by is None:
+            del data["stopped_by"]
+        return data
 
     def to_record(self) -> dict[str, Any]:
         """What the study keeps of it: all but the details."""
