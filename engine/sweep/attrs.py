@@ -17,3 +17,4 @@ CONTINUES_ATTR = "automl_continues"  # the number of the interrupted trial it co
 GROUP_ATTR = "automl_group"  # {"endpoint", "run_id", "n_nodes", "leader", "opened_at"}
 NODE_ATTR_PREFIX = "automl_node_"  # + rank: {"node", "joined_at"} of a group's member
 GRID_ID_ATTR = "automl_grid_id"  # system attribute: the grid point it runs (samplers/_grid.py)
+FINAL_ATTR = "automl_final_run"  # the best configuration trained to completion (fidelity.py)

@@ -41,8 +41,10 @@ from automl.engine.sweep.attrs import PID_ATTR, STATUS_ATTR
 from automl.engine.sweep.launch import RunningTrial, TrialLauncher, cancel_on_signals
 from automl.engine.sweep.monitor import STATUS_POLL_S, TrialMonitor
 from automl.engine.sweep.outcome import (
+    ended_by,
     failure_streak_error,
     final_status,
+    finished_note,
     judge_trial,
     log_finished,
     log_tail,
@@ -55,7 +57,13 @@ from automl.engine.sweep.session import SweepSession
 from automl.engine.sweep.slots import TrialSlot, detect_gpus
 from automl.engine.sweep.standby import StandbyPool
 from automl.engine.sweep.summary import utc_now
-from automl.engine.trials import TRIAL_MODULE, StudyRef, TrialResult, TrialSpec
+from automl.engine.trials import (
+    STOPPED_BY_BUDGET,
+    TRIAL_MODULE,
+    StudyRef,
+    TrialResult,
+    TrialSpec,
+)
 from automl.engine.trials.storage_url import redact_url
 
 logger = logging.getLogger("automl.sweep")
@@ -375,9 +383,11 @@ class SweepController:
 
     def _stop_all(self) -> None:
         """Stop every running trial (SIGTERM, then SIGKILL after a grace period)."""
-        _, message = self.stop_reason
+        kind, message = self.stop_reason
         for running in self.running.values():
             if running.stop_state is None:
+                if kind == "timeout":  # its best epoch so far counts (outcome.py)
+                    running.stopped_by = STOPPED_BY_BUDGET
                 running.stop("canceled", f"stopped: {message}")
             else:
                 running.stop(running.stop_state, running.stop_error)
@@ -402,11 +412,15 @@ class SweepController:
         status, error = final_status(rows, self.stop_reason)
         if session.join and status == "completed" and any(r["state"] == "running" for r in rows):
             status = "running"  # other workers still run trials; the last one completes it
-        summary = session.write_summary(rows, status, error=error, finished_at=utc_now())
+        ended = ended_by(self.stop_reason)
+        summary = session.write_summary(
+            rows, status, error=error, ended_by=ended, finished_at=utc_now()
+        )
         session.study.set_user_attr(STATUS_ATTR, {"status": status, "error": error})
         self._draw_plots(rows)
         best = summary["best_trial"] or {}
-        logger.info("job %s %s", session.name, status)  # its error is the CLI's one error line
+        # its error is the CLI's one error line
+        logger.info("job %s %s%s", session.name, status, finished_note(ended, status, best))
         session.emit(
             {
                 "type": "job_finished",

@@ -59,6 +59,7 @@ class RunningTrial:
     prune_deadline: float | None = None
     stop_state: str | None = None
     stop_error: str | None = None
+    stopped_by: str | None = None  # STOPPED_BY_BUDGET: the job's timeout stopped it
     kill_at: float | None = None
     member: bool = False  # a node of another controller's group: the leader records it
     group_deadline: float | None = None  # when a led group must have formed

@@ -4,7 +4,9 @@ a job's outcomes so far mean for the job (a failure streak, its final status).
 The trial's own result.json is the start; the controller's view overrides it where the
 controller knows better: a trial it stopped (pruned, timed out, canceled) gets that state,
 a trial that exited without a result (killed, crashed) is failed with the reason, and the
-duration is the controller's wall time of the trial.
+duration is the controller's wall time of the trial. A trial stopped because the job's
+`timeout_minutes` ran out counts as complete when it evaluated at least one epoch: its best
+epoch's package (outputs/, written at every new best) is its model (`budget_outcome`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from automl.engine.sweep.launch import RunningTrial
-from automl.engine.trials import CANCELED, COMPLETE, FAILED, PRUNED, SCORED_STATES, TrialResult
+from automl.engine.trials import (
+    CANCELED,
+    COMPLETE,
+    FAILED,
+    PRUNED,
+    SCORED_STATES,
+    STOPPED_BY_BUDGET,
+    TrialResult,
+)
 from automl.engine.trials.result import read_result_or_error
 
 logger = logging.getLogger("automl.sweep")
@@ -35,6 +45,8 @@ def judge_trial(
     base = result or TrialResult(FAILED)
     duration = running.duration_s
     state = running.stop_state
+    if running.stopped_by == STOPPED_BY_BUDGET:
+        return budget_outcome(running, base, best_reported)
     if state is not None:
         score = best_reported() if state == PRUNED and base.score is None else base.score
         return base.judged(
@@ -50,6 +62,33 @@ def judge_trial(
         return base.judged(result.state, None, duration_s=duration, interrupted=False)
     error = base.error or unreadable or exit_message(returncode, running.trial_dir)
     return base.judged(FAILED, error, duration_s=duration, interrupted=False)
+
+
+def budget_outcome(
+    running: RunningTrial, base: TrialResult, best_reported: Callable[[], float | None]
+) -> TrialResult:
+    """A trial stopped by the job's budget: complete with its best epoch so far when it
+    evaluated one and wrote that epoch's package; canceled (interrupted) otherwise. A
+    trial that ended by itself (complete, pruned) before the stop took effect keeps that."""
+    duration = running.duration_s
+    if base.is_scored and base.score is not None:
+        return base.judged(base.state, None, duration_s=duration, interrupted=False)
+    score = base.score
+    if score is None:
+        score = best_reported()
+    if score is None:
+        score = running.progress.best_score
+    if score is None or not (running.trial_dir / "outputs").is_dir():
+        error = f"{running.stop_error} before its first evaluated epoch"
+        return base.judged(CANCELED, error, duration_s=duration, interrupted=True)
+    return base.judged(
+        COMPLETE,
+        None,
+        score=score,
+        duration_s=duration,
+        interrupted=False,
+        stopped_by=STOPPED_BY_BUDGET,
+    )
 
 
 def exit_message(returncode: int, trial_dir: Path) -> str:
@@ -89,12 +128,33 @@ def final_status(rows: list[dict], stop_reason: tuple[str, str] | None) -> tuple
     if kind == "canceled":
         return "canceled", message
     if any(r["state"] in SCORED_STATES for r in rows):
-        return "completed", message if kind == "timeout" else None
+        return "completed", None  # a budget that ran out is a result (summary: ended_by)
+    if kind == "timeout":
+        return "failed", (
+            f"{message} before any trial evaluated an epoch, so there is no model: raise "
+            "limits.timeout_minutes in the job file"
+        )
     if kind is not None:
         return "failed", message
     errors = [r["error"] for r in rows if r["error"]]
     last = f"; the last error: {errors[-1]}" if errors else ""
     return "failed", f"every trial failed{last}"
+
+
+def ended_by(stop_reason: tuple[str, str] | None) -> str:
+    """summary.json's `ended_by`: timeout (limits.timeout_minutes), canceled, failed (a
+    failure streak, a lost study), or trials (every planned trial ran)."""
+    return stop_reason[0] if stop_reason is not None else "trials"
+
+
+def finished_note(ended: str, status: str, best: dict) -> str:
+    """What the job's last log line adds: that the budget ended it, and what it kept."""
+    if ended != "timeout" or status != "completed":
+        return ""
+    return (
+        f": limits.timeout_minutes ended it; the best model so far (trial {best.get('number')}, "
+        f"score {_fmt(best.get('score'))}) is kept"
+    )
 
 
 def log_finished(number: int, params: dict, result: TrialResult, best: dict, metric: str) -> None:
@@ -103,8 +163,9 @@ def log_finished(number: int, params: dict, result: TrialResult, best: dict, met
     best_text = f"best is trial {best['number']} ({best['score']:.4g})" if best else "no best yet"
     if result.state == COMPLETE:
         logger.info(
-            "trial %d finished: %s %.4g with %s; %s",
+            "trial %d finished%s: %s %.4g with %s; %s",
             number,
+            _budget_note(result),
             metric,
             result.score,
             params,
@@ -123,6 +184,15 @@ def log_finished(number: int, params: dict, result: TrialResult, best: dict, met
     else:
         # the error may end in hint lines: the best comes first so it never trails them
         logger.warning("trial %d %s (%s): %s", number, result.state, best_text, result.error)
+
+
+def _budget_note(result: TrialResult) -> str:
+    if result.stopped_by != STOPPED_BY_BUDGET:
+        return ""
+    return (
+        f" (stopped by the job's timeout after {result.epochs_completed} epoch(s); its best "
+        f"epoch {_fmt(result.best_epoch)} counts)"
+    )
 
 
 def _fmt(score: float | None) -> str:

@@ -2,7 +2,8 @@
 
 One plan serves the three modes: a single trial (max_trials 1, nothing sampled), a manual
 sweep (`sweep` and `search_space` of the job) and AutoMode (a portfolio of known-good
-configurations first, then TPE over the space AutoMode chose: automode.py).
+configurations first, then TPE over the space AutoMode chose: automode.py; with a time
+budget, Hyperband on epochs and a final full-length run of the best: fidelity.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from automl.engine.sweep import automode as automode_policy
+from automl.engine.sweep import fidelity as fidelity_policy
 from automl.engine.sweep import groups
 from automl.engine.sweep.samplers import normalize_sampling
 from automl.engine.sweep.space import SearchSpace
@@ -36,6 +38,7 @@ class SweepPlan:
     fixed_params: dict
     automode: automode_policy.AutoModePlan | None = None
     n_nodes: int = 1  # properties.node_count_per_trial
+    fidelity: fidelity_policy.FidelityPlan | None = None  # AutoMode with a time budget
 
     def limits(self) -> dict:
         return {
@@ -68,7 +71,17 @@ def plan_sweep(job, data, gpus: list[int], resolver: ParameterResolver) -> Sweep
             "seed": plan.fixed_params.get("random_seed"),
             "n_startup_trials": plan.automode.n_portfolio,
         }
+        _plan_fidelity(plan, job)
     return plan
+
+
+def _plan_fidelity(plan: SweepPlan, job) -> None:
+    """With a time budget, AutoMode fills it by multi-fidelity (fidelity.py)."""
+    epochs = fidelity_policy.trial_epochs(plan.automode.portfolio, plan.fixed_params)
+    timeout = fidelity_policy.user_timeout(job)
+    plan.fidelity = fidelity_policy.plan_fidelity(timeout, plan.max_trials, epochs)
+    if plan.fidelity is not None:
+        plan.early_termination = plan.fidelity.early_termination()
 
 
 def _base_plan(job) -> SweepPlan:

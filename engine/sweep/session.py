@@ -17,15 +17,15 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from automl.engine.sweep import groups, recovery, storage
-from automl.engine.sweep.attrs import JOB_ATTR, PARAMS_ATTR
+from automl.engine.sweep import fidelity, groups, recovery, storage
+from automl.engine.sweep.attrs import FINAL_ATTR, JOB_ATTR, PARAMS_ATTR
 from automl.engine.sweep.heartbeat import HeartbeatKeeper
 from automl.engine.sweep.plan import SweepPlan
 from automl.engine.sweep.pruners import build_pruner, pruner_spec
 from automl.engine.sweep.samplers import SweepSampler, build_sampler
 from automl.engine.sweep.slots import TrialSlot, make_slots
 from automl.engine.sweep.standby import StandbyPool
-from automl.engine.sweep.summary import JobHeader, SummaryWriter, trial_rows, utc_now
+from automl.engine.sweep.summary import JobHeader, SummaryWriter, best_row, trial_rows, utc_now
 from automl.engine.trials import TrialData, TrialResult
 from automl.engine.trials.storage_url import redact_url
 from automl.engine.utils.files import write_json_atomic
@@ -183,9 +183,13 @@ class SweepSession:
         plan, plan_json = self.plan, None
         if plan.automode is not None:
             plan_json = plan.automode.to_json(plan.max_trials)
+            if plan.fidelity is not None:
+                plan_json["fidelity"] = plan.fidelity.to_json()
             write_json_atomic(self.run_dir / AUTOMODE_PLAN_FILE, plan_json)
             for index, config in enumerate(plan.automode.portfolio):
                 logger.info("automode plan %d: %s", index, config)
+            for line in plan.fidelity.why if plan.fidelity is not None else ():
+                logger.info("automode budget: %s", line)
         logger.info(
             "job %s: %s, up to %d trials, %d at a time on %s",
             self.name,
@@ -219,14 +223,44 @@ class SweepSession:
     def _ask_locked(self):
         """(trial, params), or None when the budget (shared by every worker of the job)
         is used or the sampler has nothing left; call under the budget lock."""
-        if storage.budget_used(self.study) >= self.plan.max_trials or self.sampler.is_exhausted():
+        used = storage.budget_used(self.study)
+        if used >= self.plan.max_trials or self.sampler.is_exhausted():
             return None
+        self._queue_final_run(self.plan.max_trials - used)
         with warnings.catch_warnings():
             # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
             warnings.simplefilter("ignore", UserWarning)
             trial, params = self.sampler.ask()
         self.heartbeat.beat_now(storage.trial_id(trial))
         return trial, params
+
+    def _queue_final_run(self, trials_left: int) -> None:
+        """Multi-fidelity AutoMode's last step (fidelity.py): the best configuration, cut
+        short so far, queued to run again to completion, once, when its time has come."""
+        plan = self.plan.fidelity
+        if plan is None or self._final_run_queued():
+            return
+        rows = self.rows({})
+        minutes_left = plan.timeout_minutes - (time.time() - self.started_epoch) / 60.0
+        if not fidelity.final_run_due(rows, plan, minutes_left, trials_left):
+            return
+        best = best_row(rows)
+        trials = self.study.get_trials(deepcopy=False)
+        frozen = next(trial for trial in trials if trial.number == best["number"])
+        self.study.enqueue_trial(dict(frozen.params), user_attrs={FINAL_ATTR: True})
+        logger.info(
+            "automode budget: trial %d's configuration (%s %.4g after %d epoch(s)) runs "
+            "again to completion, pruning off: %.1f minute(s) left",
+            best["number"],
+            self.metric,
+            best["score"],
+            best["epochs_completed"],
+            minutes_left,
+        )
+
+    def _final_run_queued(self) -> bool:
+        trials = self.study.get_trials(deepcopy=False)
+        return any(trial.user_attrs.get(FINAL_ATTR) for trial in trials)
 
     def next_group_place(self):
         """(asked, place): a new trial this node leads (asked, its place as rank 0), or

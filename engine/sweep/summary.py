@@ -94,6 +94,8 @@ def summary_row(
     }
     if continues is not None:
         row["continues"] = continues
+    if result.stopped_by is not None:  # e.g. "budget": the job's timeout ended it
+        row["stopped_by"] = result.stopped_by
     return row
 
 
@@ -155,6 +157,7 @@ def best_entry(best: dict | None) -> dict | None:
         "score": best["score"],
         "params": best["params"],
         "model_dir": f"trials/{best['number']}/outputs",
+        **({"stopped_by": best["stopped_by"]} if best.get("stopped_by") else {}),
     }
 
 

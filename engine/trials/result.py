@@ -10,7 +10,8 @@ A trial's outcome has one type from the trial process to the job record:
 - and becomes the trial's row of summary.json (engine/sweep/summary.py `summary_row`).
 
 Results written before the contract had versions (no `version` key) read as version 0 of
-the same shape.
+the same shape. Fields added within a version are optional with a default (`stopped_by`):
+older results read without them, and an older reader ignores them.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ STATUS_VERSION = 1
 # controller adds timeout (trial_timeout_minutes); a trial not finished yet is running.
 COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
 CANCELED, TIMEOUT, RUNNING = "canceled", "timeout", "running"
+# What stopped a trial that still counts as complete: the job's budget (timeout_minutes)
+# ended it after at least one evaluated epoch; its best epoch is its result.
+STOPPED_BY_BUDGET = "budget"
 SCORED_STATES = (COMPLETE, PRUNED)  # a finished trial that counts (its score ranks)
 TRIAL_STATES = (COMPLETE, PRUNED, FAILED, CANCELED, TIMEOUT, RUNNING)
 
@@ -44,7 +48,9 @@ class TrialResult:
     `score`: the best primary-metric value; `best_epoch` its epoch; `metrics`: that epoch's
     validation metrics; `details`: its report (confusion matrix, per-class values: in
     result.json only, not in the study); `interrupted`: stopped by its controller (a
-    cancel, a lost worker), so its place in max_trials goes to the next trial.
+    cancel, a lost worker), so its place in max_trials goes to the next trial;
+    `stopped_by`: set on a complete trial that did not run all its epochs because the job's
+    budget ran out (STOPPED_BY_BUDGET).
     """
 
     state: str
@@ -56,6 +62,7 @@ class TrialResult:
     error: str | None = None
     details: dict = field(default_factory=dict)
     interrupted: bool = False
+    stopped_by: str | None = None
     version: ClassVar[int] = RESULT_VERSION
 
     @classmethod
@@ -72,8 +79,12 @@ class TrialResult:
         return replace(self, state=state, error=error, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of result.json."""
-        return {"version": self.version, **asdict(self)}
+        """The JSON object of result.json (`stopped_by` only when set: a result without it
+        reads the same in every release)."""
+        data = {"version": self.version, **asdict(self)}
+        if self.stopped_by is None:
+            del data["stopped_by"]
+        return data
 
     def to_record(self) -> dict[str, Any]:
         """What the study keeps of it: all but the details."""

@@ -144,9 +144,11 @@ def test_job_timeout_stops_the_sweep(run, data, tmp_path, sweep_job, monkeypatch
     started = time.monotonic()
     summary = run(job, tmp_path / "run", data)
     assert time.monotonic() - started < 15
-    assert summary["n_trials"] < 50
-    assert "timeout_minutes" in (summary["error"] or "")
-    assert summary["status"] in ("completed", "failed")
+    assert summary["n_trials"] < 50 and summary["ended_by"] == "timeout"
+    if summary["status"] == "failed":  # no trial evaluated an epoch in time
+        assert "timeout_minutes" in summary["error"]
+    else:  # the trials so far (a running one's best epoch too) are the result
+        assert summary["status"] == "completed" and summary["error"] is None
 
 
 def test_trial_timeout(run, data, tmp_path, sweep_job, monkeypatch):

@@ -44,7 +44,8 @@ def decisions(pruner, study: optuna.Study, values: list[float]) -> list[bool]:
 
 
 def test_registry_and_no_policy():
-    assert PRUNERS.names() == ["bandit", "median_stopping", "truncation_selection"]
+    # Azure's three, and AutoMode's own hyperband (multi-fidelity; not in the job schema)
+    assert PRUNERS.names() == ["bandit", "hyperband", "median_stopping", "truncation_selection"]
     assert isinstance(build_pruner(None), optuna.pruners.NopPruner)
     assert pruner_spec(None) is None
 

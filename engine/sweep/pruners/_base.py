@@ -38,7 +38,7 @@ def pruner_spec(early_termination: Mapping[str, Any] | None) -> dict | None:
     (`automl.engine.training.study.build_pruner`).
     """
     pruner = build_pruner(early_termination)
-    if not isinstance(pruner, IntervalPruner):
+    if not callable(getattr(pruner, "kwargs", None)):  # ours (IntervalPruner, FidelityPruner)
         return None
     return {
         "class": f"automl.engine.sweep.pruners.{type(pruner).__name__}",
