@@ -159,18 +159,47 @@ class Calibrator:
 
     def _measure(self, distinct: dict, budget: float, started: float, import_s: float):
         costs: dict[str, EpochCost] = {}
+        end = started + budget
         with _threads(self.device, self.n_slots):
             for index, (key, config) in enumerate(distinct.items()):
-                share = (budget - (time.monotonic() - started)) / (len(distinct) - index)
-                deadline = time.monotonic() + max(share, 0.0)
-                cost = calibrate(config, self.context, self.device, deadline, started + budget)
-                costs[key] = _with_start(cost, import_s)
-                logger.info(
-                    "calibrated %s: %.2f s per training epoch",
-                    config.get("model_name"),
-                    cost.train_s,
-                )
+                share = (end - time.monotonic()) / (len(distinct) - index)
+                cost = None
+                if share > 0 or not costs:
+                    cost = self._one(config, time.monotonic() + max(share, 0.0), end, costs)
+                costs[key] = cost or _borrowed(config, distinct, costs, budget)
+                if cost is not None:
+                    costs[key] = _with_start(cost, import_s)
         return costs
+
+    def _one(self, config: dict, deadline: float, end: float, costs: dict) -> EpochCost | None:
+        """The measured cost; None when the time limit ran out and another configuration
+        was measured (whose cost it then borrows); the limit's error when none was."""
+        from automl.engine.errors import LimitError
+
+        try:
+            cost = calibrate(config, self.context, self.device, deadline, end)
+        except LimitError:
+            if not costs:
+                raise
+            return None
+        model = config.get("model_name")
+        logger.info("calibrated %s: %.2f s per training epoch", model, cost.train_s)
+        return cost
+
+
+def _borrowed(config: dict, distinct: dict, costs: dict, budget: float) -> EpochCost:
+    """A configuration the time limit left out: the slowest measured one's cost, said."""
+    from dataclasses import replace
+
+    model = config.get("model_name")
+    same = [costs[k] for k, c in distinct.items() if k in costs and c.get("model_name") == model]
+    slowest = max(same or costs.values(), key=lambda cost: cost.train_s)
+    note = (
+        f"{model}: not calibrated within the calibration's time limit ({budget:g} s): "
+        "timed as the slowest configuration measured; "
+        f"{schemas.limit_hint(CALIBRATION_LIMIT)} for a measurement"
+    )
+    return replace(slowest, calibrated=False, batches=0, note=note)
 
 
 def _import_seconds() -> float:

@@ -58,3 +58,15 @@ def test_a_family_that_owns_its_loop_gets_the_documented_estimate(tmp_path):
     cost = calibrate(config, context, "cpu", time.monotonic() + 60, time.monotonic() + 120)
     assert not cost.calibrated and "not calibrated" in cost.note
     assert cost.train_s > 0 and cost.valid_s > 0
+
+
+def test_a_configuration_the_limit_left_out_borrows_the_slowest_time_and_says_so():
+    from automl.engine.plan.api import _borrowed
+    from automl.engine.plan.calibrate import EpochCost
+
+    distinct = {"a": {"model_name": "resnet18"}, "b": {"model_name": "resnet50"}}
+    costs = {"a": EpochCost(10.0, 1.0, 5.0, batches=4)}
+    cost = _borrowed(distinct["b"], distinct, costs, 60.0)
+    assert (cost.train_s, cost.calibrated, cost.batches) == (10.0, False, 0)
+    assert "resnet50: not calibrated within" in cost.note
+    assert "AUTOML_MAX_PLAN_CALIBRATION_SECONDS" in cost.note
