@@ -60,11 +60,15 @@ class _Head:
 
 
 def calibrate(
-    config: dict, trial_context: dict, device_name: str, deadline: float, hard_deadline: float
+    config: dict,
+    trial_context: dict,
+    device_name: str,
+    deadlines: tuple[float, float],
+    limit_s: float | None = None,
 ) -> EpochCost:
     """Time `config` (resolved training parameters) on `device_name`: at least two
-    training batches, more until `deadline` (time.monotonic()); stopped at
-    `hard_deadline` (the calibration's time limit), an error when not even one batch
+    training batches, more until the first of `deadlines` (time.monotonic()); stopped at
+    the second (the end of the calibration's `limit_s`), an error when not even one batch
     was done by then. `trial_context`: task, labels, manifests, primary_metric."""
     from automl.engine.training.trainers import EpochTrainer, trainer_for
 
@@ -73,7 +77,7 @@ def calibrate(
         return estimated_cost(config, trial_context, device_name)
     with tempfile.TemporaryDirectory(prefix="automl-plan-") as folder:
         inputs = _inputs(config, trial_context, Path(folder))
-        return _time_batches(trainer, inputs, device_name, (deadline, hard_deadline))
+        return _time_batches(trainer, inputs, device_name, deadlines, limit_s)
 
 
 def _inputs(config: dict, context: dict, folder: Path):
@@ -96,7 +100,7 @@ def _inputs(config: dict, context: dict, folder: Path):
     )
 
 
-def _time_batches(trainer, inputs, device_name: str, deadlines: tuple[float, float]):
+def _time_batches(trainer, inputs, device_name: str, deadlines: tuple, limit_s: float | None):
     from automl.engine.training.loop import Device, close_loaders
 
     settings = trainer.settings_class.from_parameters(inputs.training_parameters)
@@ -107,20 +111,21 @@ def _time_batches(trainer, inputs, device_name: str, deadlines: tuple[float, flo
     try:
         steps = _train_steps(trainer, state, data, deadlines[0])
         if len(steps) < 2:
-            raise _too_slow(settings.model_name)
+            raise _too_slow(settings.model_name, limit_s)
         valid_s = _valid_seconds(trainer, state, data)
     finally:
         close_loaders(data)
     return _cost(steps, len(data.train_loader), valid_s, built - started)
 
 
-def _too_slow(model: str) -> Exception:
+def _too_slow(model: str, limit_s: float | None) -> Exception:
     from automl import schemas
     from automl.engine.errors import LimitError
 
+    limit_s = schemas.limit(CALIBRATION_LIMIT) if limit_s is None else limit_s
     return LimitError(
         f"calibrating {model}: not one training batch was done within the calibration's "
-        f"time limit ({schemas.limit(CALIBRATION_LIMIT)} s)",
+        f"time limit ({limit_s:g} s)",
         hint=schemas.limit_hint(CALIBRATION_LIMIT),
     )
 
