@@ -108,6 +108,19 @@ def _plan(job, data, gpus, price, calibration_seconds, *, cached_only: bool = Fa
     return plan
 
 
+def trial_context(job, data) -> dict:
+    """What calibrate() reads of the job and its prepared data."""
+    return {
+        "task": job.task,
+        "labels": data.labels,
+        "train_manifest": str(data.train_manifest),
+        "valid_manifest": str(data.valid_manifest),
+        "primary_metric": job.primary_metric,
+        "n_train": data.n_train,
+        "n_valid": data.n_valid,
+    }
+
+
 class Calibrator:
     """Each distinct configuration's EpochCost: measured (then stored, cache.py), or, with
     `cached_only`, taken from the stored calibrations of this machine."""
@@ -118,15 +131,7 @@ class Calibrator:
         self.device, self.n_slots = device, n_slots
         self.budget: float | None = None  # the calibration's limit, seconds (run())
         self.where = device if device == "cuda" else f"cpu:{cpu_threads_per_slot(n_slots)}"
-        self.context = {
-            "task": job.task,
-            "labels": data.labels,
-            "train_manifest": str(data.train_manifest),
-            "valid_manifest": str(data.valid_manifest),
-            "primary_metric": job.primary_metric,
-            "n_train": data.n_train,
-            "n_valid": data.n_valid,
-        }
+        self.context = trial_context(job, data)
 
     def key(self, config_key: str) -> str:
         from automl.engine.plan.cache import entry_key

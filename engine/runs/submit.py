@@ -205,7 +205,9 @@ def write_plan(run_dir: Path) -> bool:
         return False
     command = [sys.executable, "-m", PLAN_MODULE, str(Path(run_dir).resolve())]
     try:
-        done = subprocess.run(command, timeout=schemas.limit(PLAN_LIMIT), check=False)
+        done = subprocess.run(  # stdout is the job's result (-o json): never the plan's
+            command, timeout=schemas.limit(PLAN_LIMIT), check=False, stdout=subprocess.DEVNULL
+        )
     except (OSError, subprocess.TimeoutExpired) as error:
         logger.warning("no plan.json: %s", error)
         return False

@@ -9,6 +9,7 @@ from _support.jobs import write_job
 
 from automl.engine.config import load_job, resolve_trial_parameters
 from automl.engine.data import prepare_job_data
+from automl.engine.plan.api import trial_context
 from automl.engine.plan.calibrate import calibrate
 
 
@@ -16,16 +17,8 @@ def context_of(tmp_path, task: str, **options) -> tuple[dict, dict]:
     """(the trial context, the resolved parameters) of the smallest job of `task`."""
     job = load_job(write_job(tmp_path, task, **options))
     data = prepare_job_data(job.resolved, tmp_path / "run")
-    context = {
-        "task": job.task,
-        "labels": data.labels,
-        "train_manifest": str(data.train_manifest),
-        "valid_manifest": str(data.valid_manifest),
-        "primary_metric": job.primary_metric,
-        "n_train": data.n_train,
-        "n_valid": data.n_valid,
-    }
-    return context, resolve_trial_parameters(job.task, job.user_training_parameters)
+    config = resolve_trial_parameters(job.task, job.user_training_parameters)
+    return trial_context(job, data), config
 
 
 @pytest.mark.slow

@@ -71,8 +71,7 @@ def test_the_plan_of_a_job_is_near_its_actual_duration(planned, job):
 def test_plan_prints_seconds_per_epoch_wall_time_and_a_timeout_warning(planned):
     home, folder, _ = planned
     done = automl("job", "plan", "-f", str(folder / "sweep.yml"), "--set", "limits.max_trials=40",
-                  "--set", "limits.timeout_minutes=1", "--calibration-seconds", "5",
-                  home=home)  # fmt: skip
+                  "--set", "limits.timeout_minutes=1", home=home)  # fmt: skip
     assert "test_tiny_cnn" in done.stdout and "s/epoch" in done.stdout
     assert "wall time" in done.stdout and "CPU-hours" in done.stdout
     assert "warning: limits.timeout_minutes 1 will stop the job" in done.stdout
