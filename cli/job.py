@@ -16,6 +16,7 @@ from automl.cli._common import (
     print_json,
     print_table,
 )
+from automl.cli._plan import calibration_option, format_plan
 from automl.cli._progress import JobProgress, format_params
 
 app = typer.Typer(help="Validate, render and run AutoML image jobs.", no_args_is_help=True)
@@ -139,6 +140,33 @@ def render_command(
         print_json(rendered_job(job))
     else:
         sys.stdout.write(render_job_yaml(job))
+
+
+# --- planning -------------------------------------------------------------------------------
+
+
+@app.command("plan")
+def plan_command(
+    file: Path = FILE_OPTION,
+    overrides: list[str] | None = SET_OPTION,
+    price: float | None = typer.Option(
+        None, "--price-per-gpu-hour", help="Price of one GPU-hour: the plan adds the cost."
+    ),
+    calibration_seconds: float | None = calibration_option(),
+    output: OutputFormat = OUTPUT_OPTION,
+) -> None:
+    """Estimate a job's time and GPU-hours before running it: a few batches of each of its
+    models are timed here, on the device the job would use (the timings are kept in
+    $AUTOML_HOME: job create then writes the run's plan.json from them)."""
+    from automl.engine.plan import plan_job
+
+    plan = plan_job(
+        file, overrides or (), price_per_gpu_hour=price, calibration_seconds=calibration_seconds
+    )
+    if output is OutputFormat.json:
+        print_json(plan)
+        return
+    sys.stdout.write(format_plan(plan))
 
 
 # --- running and following jobs ------------------------------------------------------------

@@ -27,6 +27,12 @@ from automl.engine.utils.files import write_json_atomic, write_text_atomic
 
 logger = logging.getLogger("automl.runs")
 SOURCE_FILE = "job_source.json"
+# engine/plan's entry point, its calibration store under $AUTOML_HOME (plan/cache.py
+# CACHE_FILE), its limit, and its exit code when a model was never calibrated here
+PLAN_MODULE = "automl.engine.plan"
+PLAN_CALIBRATIONS = "plan/calibrations.json"
+PLAN_LIMIT = "plan_calibration_seconds"
+PLAN_NOT_CALIBRATED = 3
 EventCallback = Callable[[dict], None]
 
 
@@ -56,6 +62,7 @@ def submit_job(
                 }
             )
         data = _prepare_data(job, run_dir)
+        write_plan(run_dir)
         return _run_controller(
             job, run_dir, data, on_event, storage_url, gpus, resume=False, standby=standby
         )
@@ -179,6 +186,34 @@ def _prepare_data(job, run_dir: Path):
         len(data.labels),
     )
     return data
+
+
+def write_plan(run_dir: Path) -> bool:
+    """The run's plan.json (its expected wall time; summary.json then sets the actual time
+    beside it), from the calibrations `automl job plan` measured on this machine: no batch
+    is run again. Nothing is done (no process started) before a first `automl job plan`,
+    and the job runs without a plan when one of its models was never calibrated here or
+    the plan fails. engine/plan runs as its own process, as trials do: the engine imports
+    it nowhere (it imports the training code, which imports this package)."""
+    import subprocess
+    import sys
+
+    from automl import schemas
+    from automl.engine.registry import automl_home
+
+    if not (automl_home() / PLAN_CALIBRATIONS).is_file():
+        return False
+    command = [sys.executable, "-m", PLAN_MODULE, str(Path(run_dir).resolve())]
+    try:
+        done = subprocess.run(  # stdout is the job's result (-o json): never the plan's
+            command, timeout=schemas.limit(PLAN_LIMIT), check=False, stdout=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        logger.warning("no plan.json: %s", error)
+        return False
+    if done.returncode == PLAN_NOT_CALIBRATED:
+        logger.info("no plan.json: run 'automl job plan' first to time this job's models here")
+    return done.returncode == 0
 
 
 def _load_prepared_data(run_dir: Path):

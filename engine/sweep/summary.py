@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ logger = logging.getLogger("automl.sweep")
 SUMMARY_FILE = "summary.json"
 LEADERBOARD_FILE = "leaderboard.csv"
 BEST_MODEL_DIR = "best_model"
+PLAN_FILE = "plan.json"  # written by `job create` (engine/plan) before the first trial
 LEADERBOARD_COLUMNS = ["number", "state", "score", "duration_s"]
 NO_OUTCOME = "no outcome recorded (the controller stopped while the trial ran)"
 
@@ -65,16 +67,50 @@ def build_summary(
     header: JobHeader, rows: list[dict], status: str, *, run_dir: str | Path | None, **extra: Any
 ) -> dict[str, Any]:
     """summary.json's object: the header, `status`, the best trial, every trial's row,
-    `extra` (error, finished_at, storage) and the run directory."""
-    return {
+    `extra` (error, finished_at, storage), the plan against the actual time (when the run
+    has a plan.json) and the run directory."""
+    summary = {
         **header.to_dict(),
         "status": status,
         "best_trial": best_entry(best_row(rows)),
         "n_trials": len(rows),
         "trials": rows,
         **extra,
-        "run_dir": None if run_dir is None else str(run_dir),
     }
+    plan = None if run_dir is None else plan_record(Path(run_dir), summary)
+    if plan is not None:
+        summary["plan"] = plan
+    summary["run_dir"] = None if run_dir is None else str(run_dir)
+    return summary
+
+
+def plan_record(run_dir: Path, summary: dict) -> dict | None:
+    """Planned against actual: plan.json's wall time (written by `job create`,
+    engine/plan) and, once the job finished, its actual wall time (started_at to
+    finished_at) and `error_ratio` = actual / planned; None without a plan.json."""
+    try:
+        plan = json.loads((run_dir / PLAN_FILE).read_text(encoding="utf-8"))
+        planned = float(plan["wall_seconds"])
+        low, high = (float(x) for x in plan["wall_seconds_range"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    actual = _seconds_between(summary.get("started_at"), summary.get("finished_at"))
+    return {
+        "wall_seconds": planned,
+        "wall_seconds_range": [low, high],
+        "actual_wall_seconds": actual,
+        "error_ratio": None if actual is None or planned <= 0 else round(actual / planned, 3),
+    }
+
+
+def _seconds_between(start: str | None, end: str | None) -> float | None:
+    if not start or not end:
+        return None
+    try:
+        elapsed = datetime.fromisoformat(end) - datetime.fromisoformat(start)
+    except ValueError:
+        return None
+    return elapsed.total_seconds()
 
 
 def summary_row(
