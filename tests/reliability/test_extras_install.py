@@ -130,31 +130,16 @@ def test_postgres_storage_without_the_postgres_extra(tmp_path):
     assert not (tmp_path / "runs").exists()  # stopped before a run directory was made
 
 
-def test_object_storage_urls_without_the_remote_extra():
-    import builtins
-
+def test_object_storage_urls_without_the_remote_extra(monkeypatch):
     from automl.engine.data.remote import check_filesystem
     from automl.engine.utils.extras import MissingExtraError
 
-    real_import = builtins.__import__
-
-    def no_fsspec(name, *args, **kwargs):
-        if name.partition(".")[0] == "fsspec":
-            raise ModuleNotFoundError("No module named 'fsspec'", name="fsspec")
-        return real_import(name, *args, **kwargs)
-
-    saved = sys.modules.pop("fsspec", None)
-    builtins.__import__ = no_fsspec
-    try:
-        with pytest.raises(MissingExtraError, match=r"needs the 'remote' extra"):
-            check_filesystem("memory://bucket/a.jpg")
-        with pytest.raises(MissingExtraError, match=r"automl-vision\[s3\]"):
-            check_filesystem("s3://bucket/a.jpg")
-        check_filesystem("https://example.com/a.jpg")  # http(s) needs no extra
-    finally:
-        builtins.__import__ = real_import
-        if saved is not None:
-            sys.modules["fsspec"] = saved
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # `import fsspec` fails as if absent
+    with pytest.raises(MissingExtraError, match=r"needs the 'remote' extra"):
+        check_filesystem("memory://bucket/a.jpg")
+    with pytest.raises(MissingExtraError, match=r"automl-vision\[s3\]"):
+        check_filesystem("s3://bucket/a.jpg")
+    check_filesystem("https://example.com/a.jpg")  # http(s) needs no extra
 
 
 def test_import_automl_loads_no_heavy_library():
