@@ -13,7 +13,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[all,dev]"
 	touch $(STAMP)
 
 # Move the tested versions forward: the newest releases within pyproject.toml's bounds,
@@ -23,7 +23,7 @@ upgrade-constraints:
 	@lock=$$(mktemp -d) && trap 'rm -rf "$$lock"' EXIT && \
 	$(PYTHON) -m venv "$$lock" && \
 	"$$lock/bin/pip" install -q --upgrade pip && \
-	"$$lock/bin/pip" install -q -e ".[dev]" && \
+	"$$lock/bin/pip" install -q -e ".[all,dev]" && \
 	"$$lock/bin/pip" freeze --exclude-editable | $(PYTHON) .ci/update_constraints.py constraints.txt
 	@git diff --stat constraints.txt 2>/dev/null || true
 	@echo "constraints.txt updated; now run: make test"

@@ -1,4 +1,4 @@
-"""Package discovery for the mapped layout (cli/ -> automl.cli, ...).
+"""Package discovery for the mapped layout (api/ -> automl, cli/ -> automl.cli, ...).
 
 pyproject.toml cannot express "find the sub-packages of a folder and install them under
 another name", so the list is computed here; every other setting lives in pyproject.toml.
@@ -6,7 +6,12 @@ another name", so the list is computed here; every other setting lives in pyproj
 
 from setuptools import find_packages, setup
 
-MAPPED_ROOTS = {"cli": "automl.cli", "engine": "automl.engine", "schemas": "automl.schemas"}
+MAPPED_ROOTS = {
+    "api": "automl",
+    "cli": "automl.cli",
+    "engine": "automl.engine",
+    "schemas": "automl.schemas",
+}
 
 
 def mapped_packages() -> list[str]:

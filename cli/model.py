@@ -261,10 +261,9 @@ def export(
     """Export to ONNX with Azure's input/output names; checks ONNX Runtime against PyTorch
     and fails when the largest difference is outside tolerance."""
     from automl.engine.export import export_onnx
-    from automl.engine.predict import Predictor
-    from automl.engine.registry import resolve_model_ref
+    from automl.engine.predict import load_predictor
 
-    predictor = Predictor.from_package(resolve_model_ref(ref))
+    predictor = load_predictor(ref)
     sample = _sample_images(images, predictor.task) if images else None
     result = export_onnx(
         predictor,
@@ -359,8 +358,7 @@ def serve(
     The key comes from AUTOML_ENDPOINT_KEY, or is generated and printed once to stderr.
     Every request is bounded (size, images, pixels, time); see README's "Limits and safety".
     """
-    from automl.engine.predict import Predictor
-    from automl.engine.registry import resolve_model_ref
+    from automl.engine.predict import load_predictor
     from automl.engine.serving import KEY_ENV, ServingLimits, generate_key
     from automl.engine.serving import serve as run_server
 
@@ -376,9 +374,7 @@ def serve(
         xai_steps=max_xai_steps,
         xai_items=max_xai_items,
     )
-    predictor = Predictor.from_package(
-        resolve_model_ref(ref), device=device, settings=_parse_pairs(settings, "--setting")
-    )
+    predictor = load_predictor(ref, device=device, settings=_parse_pairs(settings, "--setting"))
     key = None
     if auth is AuthMode.key:
         key = os.environ.get(KEY_ENV) or generate_key()
@@ -417,16 +413,13 @@ def predict(
 ) -> None:
     """Score images in batches: one JSON line per image with `filename` (Azure's format)."""
     from automl.engine.predict import (
-        Predictor,
         evaluate_predictions,
+        load_predictor,
         read_scoring_inputs,
         score_files,
     )
-    from automl.engine.registry import resolve_model_ref
 
-    predictor = Predictor.from_package(
-        resolve_model_ref(ref), device=device, settings=_parse_pairs(settings, "--setting")
-    )
+    predictor = load_predictor(ref, device=device, settings=_parse_pairs(settings, "--setting"))
     inputs = read_scoring_inputs(source, predictor.task)
     with ScoringProgress(len(inputs)) as on_progress:
         lines = score_files(

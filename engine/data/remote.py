@@ -108,12 +108,14 @@ def scheme_of(url: str) -> str:
 
 def check_filesystem(url: str) -> None:
     """Raise DataError unless `url`'s scheme can be read here (naming the extra to install)."""
+    from automl.engine.utils.extras import require
+
     scheme = scheme_of(url)
     if scheme in HTTP_SCHEMES:
         return
+    extra = EXTRAS.get(scheme, ("remote",))[0]  # s3, gcs and azure install fsspec too
+    fsspec = require("fsspec", extra, f"reading '{scheme}://' URLs")
     try:
-        import fsspec
-
         fsspec.get_filesystem_class(scheme)
     except ImportError as exc:
         raise missing_filesystem_error(url, scheme, exc) from None
@@ -254,9 +256,9 @@ def _copy(source, handle, bound: _SizeBound, n_bytes: int = 0) -> None:
 def filesystem_for(url: str):
     """(fsspec filesystem, path inside it) for a non-HTTP URL; credentials from the
     filesystem's standard sources (environment, config files)."""
+    check_filesystem(url)  # fsspec installed, with this scheme's filesystem
     import fsspec
 
-    check_filesystem(url)
     return fsspec.core.url_to_fs(url)
 
 

@@ -232,6 +232,15 @@ class AttributionMethod(abc.ABC):
     """One attribution method. Subclasses register in `METHODS` under Azure's name."""
 
     name: str = ""
+    # the libraries of the `explain` extra it runs on (engine/utils/extras.py)
+    modules: tuple[str, ...] = ("captum.attr",)
+
+    def require_modules(self) -> None:
+        """MissingExtraError (one line naming the extra) unless its libraries import."""
+        from automl.engine.utils.extras import require
+
+        for module in self.modules:
+            require(module, "explain", f"{self.name} explanations")
 
     @abc.abstractmethod
     def attribute(

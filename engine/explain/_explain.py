@@ -108,6 +108,7 @@ def explain_image(
     `ExplainParameters.checked`)."""
     params = params.for_task(predictor.task)
     method = METHODS.get(params.method)
+    method.require_modules()
     _, sample = crop_for_model(predictor, image)
     with gradients_for_inputs(predictor.model):
         scores = class_scores(predictor, sample.inputs)

@@ -38,13 +38,15 @@ def explain_model_files(
     """`automl model explain`: load the model a reference names, check its task can be
     explained with `params`, read the images of `source` (an image, a folder, a glob or an
     MLTable) and explain them into `out_dir`."""
+    from automl.engine.explain._base import METHODS
     from automl.engine.explain._explain import check_explainable
-    from automl.engine.predict import Predictor, read_scoring_inputs
-    from automl.engine.registry import resolve_model_ref
+    from automl.engine.predict import load_predictor, read_scoring_inputs
 
-    predictor = Predictor.from_package(resolve_model_ref(model_ref), device=device)
+    predictor = load_predictor(model_ref, device=device)
     check_explainable(predictor)
     params = params.for_task(predictor.task)
+    if params.method in METHODS:  # a classification method: fail before reading images
+        METHODS.get(params.method).require_modules()
     inputs = read_scoring_inputs(source, predictor.task)
     logger.info("explaining %d image(s) with %s", len(inputs), params.method)
     return explain_files(predictor, inputs, out_dir, params, on_progress=on_progress)

@@ -31,6 +31,7 @@ class XraiMethod(AttributionMethod):
     """XRAI (Azure `xrai`, the default): region attributions, one value per region."""
 
     name = "xrai"
+    modules = ("captum.attr", "saliency.core")  # saliency's XRAI segments with scikit-image
 
     def attribute(
         self, model: nn.Module, sample: ExplainSample, target: int, params: ExplainParameters

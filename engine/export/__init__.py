@@ -6,7 +6,14 @@ normalization, images, tolerance) -> ExportResult`, `ExportError`, `sample_image
 
 from __future__ import annotations
 
-from automl.engine.export._onnx import (
+from automl.engine.utils.extras import require
+
+# Every export writes and checks an ONNX graph: the `export` extra, checked on import so
+# that `automl model export` says so before it loads the model.
+require("onnx", "export", "ONNX export")
+require("onnxruntime", "export", "ONNX export")
+
+from automl.engine.export._onnx import (  # noqa: E402
     DEFAULT_OPSET,
     ExportError,
     ExportResult,

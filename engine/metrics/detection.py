@@ -276,6 +276,9 @@ class CocoCollector:
     """Ground truth and detections in COCO json form, evaluated by pycocotools."""
 
     def __init__(self, n_classes: int, use_masks: bool) -> None:
+        from automl.engine.utils.extras import require
+
+        require("pycocotools", "coco", "validation_metric_type coco and coco_voc")
         self.n_classes = n_classes
         self.use_masks = use_masks
         self.images: list[dict] = []

@@ -96,15 +96,10 @@ def import_ultralytics():
     """
     os.environ.setdefault("YOLO_OFFLINE", "1")
     os.environ.setdefault("YOLO_VERBOSE", "False")
-    try:
-        import ultralytics
-        from ultralytics.utils import SETTINGS
-    except ImportError:
-        raise AutomlError(
-            "YOLO models need the Ultralytics package, which is not installed",
-            hint="pip install 'automl-vision[yolo]' (Ultralytics is AGPL-3.0), or pick a "
-            "torchvision model such as fasterrcnn_resnet50_fpn",
-        ) from None
+    from automl.engine.utils.extras import require
+
+    ultralytics = require("ultralytics", "yolo", "YOLO models (Ultralytics, AGPL-3.0)")
+    from ultralytics.utils import SETTINGS
 
     restore_patched_functions()
 

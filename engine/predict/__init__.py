@@ -1,7 +1,9 @@
 """The predictor: the one place a model package becomes predictions (reference §7.2).
 
 Public names:
-- `Predictor.from_package(dir, *, device="cpu", settings=None)` and `Predictor.predict(images)`.
+- `Predictor.from_package(dir, *, device="cpu", settings=None)` and `Predictor.predict(images)`;
+  `load_predictor(ref, ...)`: the same from a model reference (path, registry, job name).
+- `sources`: paths, URLs, bytes, PIL images and numpy arrays as RGB images (the Python API).
 - `PREDICTORS` (keyed by task kind and model runtime), `register_predictor` and
   `TaskPredictor`, their base class; `task_predictor_class(task, model_name)`.
 - `OnnxProgram`: a task's ONNX export recipe (`TaskPredictor.onnx_program`).
@@ -24,7 +26,12 @@ from automl.engine.predict._base import (
     TaskPredictor,
     register_predictor,
 )
-from automl.engine.predict._predictor import Predictor, resolve_device, task_predictor_class
+from automl.engine.predict._predictor import (
+    Predictor,
+    load_predictor,
+    resolve_device,
+    task_predictor_class,
+)
 from automl.engine.predict.batch import (
     ScoringInput,
     evaluate_predictions,
@@ -43,6 +50,7 @@ __all__ = [
     "TaskPredictor",
     "evaluate_predictions",
     "image_from_value",
+    "load_predictor",
     "parse_data_item",
     "read_scoring_inputs",
     "register_predictor",

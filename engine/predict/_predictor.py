@@ -97,6 +97,19 @@ class Predictor:
         return results
 
 
+def load_predictor(
+    ref: str | os.PathLike, *, device: str = "cpu", settings: dict | None = None
+) -> Predictor:
+    """The predictor of a model reference as every command takes it (`model predict`,
+    `model serve`, the Python API's `load_model`): a package path, a registry reference
+    `name[:version|@label]`, or a job name (its best model)."""
+    from automl.engine.registry import resolve_model_ref
+
+    return Predictor.from_package(
+        resolve_model_ref(os.fspath(ref)), device=device, settings=settings
+    )
+
+
 def build_task_predictor(
     predictor_class: type[TaskPredictor],
     model: nn.Module,

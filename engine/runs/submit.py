@@ -13,6 +13,7 @@ from pathlib import Path
 
 from automl.engine.errors import AutomlError
 from automl.engine.runs.env import write_env_json
+from automl.engine.runs.extras_check import require_job_extras
 from automl.engine.runs.naming import claim_run
 from automl.engine.runs.pidfile import controller_pid, controller_token
 from automl.engine.runs.rundir import (
@@ -46,10 +47,17 @@ def submit_job(
     storage_url: str | None = None,
     gpus: list[int] | None = None,
     on_event: EventCallback | None = None,
+    base_dir: Path | None = None,
 ) -> dict:
-    """Validate a job file, record it in a new run directory, prepare data, run it."""
+    """Validate a job file, record it in a new run directory, prepare data, run it.
+
+    `base_dir`: the folder relative data paths are resolved against (default: the job
+    file's own; the Python API's job dictionaries use the current folder)."""
+    from automl.engine.trials.storage_url import require_storage_driver
+
+    require_storage_driver(storage_url)  # before a run directory is made
     with _standby_trial() as standby:
-        job, run_dir = _create_run(job_path, overrides, name, run_dir, runs_root)
+        job, run_dir = _create_run(job_path, overrides, name, run_dir, runs_root, base_dir)
         if on_event is not None:
             on_event(
                 {
@@ -68,20 +76,23 @@ def submit_job(
         )
 
 
-def _create_run(job_path, overrides: Sequence[str], name, run_dir, runs_root: Path):
+def _create_run(
+    job_path, overrides: Sequence[str], name, run_dir, runs_root: Path, base_dir: Path | None
+):
     """(the validated job, its new run directory holding the job's record)."""
     from automl.engine.config import load_job
 
-    job = load_job(job_path, overrides)
+    job = load_job(job_path, overrides, base_dir=base_dir)
     for warning in job.warnings:
         logger.warning(warning)
+    require_job_extras(job)
     require_weights(job)
     asked = name or job.name
     job.name, run_dir = claim_run(job, name, run_dir, runs_root)
     if asked and asked != job.name:
         logger.info("a run named %s exists already: this run is named %s", asked, job.name)
     try:
-        _record_job(job, run_dir, overrides)
+        _record_job(job, run_dir, overrides, base_dir)
     except BaseException:
         _abandon_run(job.name, run_dir)
         raise
@@ -150,7 +161,7 @@ def _recorded_storage(source: dict) -> str | None:
     return recorded
 
 
-def _record_job(job, run_dir: Path, overrides: Sequence[str]) -> None:
+def _record_job(job, run_dir: Path, overrides: Sequence[str], base_dir: Path | None) -> None:
     from automl.engine.config import render_job_yaml
 
     write_text_atomic(run_dir / "job.yml", job.text)
@@ -163,7 +174,7 @@ def _record_job(job, run_dir: Path, overrides: Sequence[str]) -> None:
         {
             "name": job.name,
             "job_file": str(Path(job.path).resolve()),
-            "job_dir": str(Path(job.path).resolve().parent),
+            "job_dir": str(Path(base_dir or Path(job.path).parent).resolve()),
             "overrides": list(overrides),
             "created_at": utc_now(),
         },

@@ -16,9 +16,15 @@ import logging
 import secrets
 from collections.abc import Iterable
 
-from automl.engine.serving._errors import RequestError
-from automl.engine.serving._hosts import default_allowed_hosts
-from automl.engine.serving._limits import Budget, ConcurrencyGate, ServingLimits
+from automl.engine.utils.extras import require
+
+# Every name here serves HTTP (fastapi's responses, uvicorn's server): the `serve` extra.
+require("fastapi", "serve", "serving a model over HTTP")
+require("uvicorn", "serve", "serving a model over HTTP")
+
+from automl.engine.serving._errors import RequestError  # noqa: E402
+from automl.engine.serving._hosts import default_allowed_hosts  # noqa: E402
+from automl.engine.serving._limits import Budget, ConcurrencyGate, ServingLimits  # noqa: E402
 
 KEY_ENV = "AUTOML_ENDPOINT_KEY"
 logger = logging.getLogger("automl.serving")

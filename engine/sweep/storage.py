@@ -67,6 +67,9 @@ def _rdb_storage(url: str) -> optuna.storages.BaseStorage:
     import sqlalchemy.exc
 
     from automl.engine.sweep.heartbeat import heartbeat_settings
+    from automl.engine.trials.storage_url import require_storage_driver
+
+    require_storage_driver(url)
 
     settings = heartbeat_settings()
     race_error: BaseException | None = None
@@ -98,7 +101,7 @@ def storage_error(url: str, exc: BaseException) -> AutomlError:
         f"cannot open the study storage {redact_url(url)}: {scrub(first, url)}",
         hint="check that the database server is reachable from this machine and that the "
         "URL (or PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE) names a database you may "
-        "write to; 'pip install psycopg[binary]' provides the PostgreSQL driver",
+        "write to; pip install 'automl-vision[postgres]' provides the PostgreSQL driver",
     )
 
 

@@ -49,6 +49,15 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def require_storage_driver(url: str | None) -> None:
+    """MissingExtraError (one line naming the `postgres` extra) when `url` needs our
+    PostgreSQL driver and it is not installed; a URL naming its own driver is its own."""
+    from automl.engine.utils.extras import require
+
+    if url and sqlalchemy_url(url).startswith("postgresql+psycopg://"):
+        require("psycopg", "postgres", "a PostgreSQL study storage (--storage postgresql://)")
+
+
 def trial_storage(reference: str) -> str:
     """The storage a trial opens: the real URL from STORAGE_ENV when its spec holds the
     redacted one (same URL once both are redacted), else the spec's reference."""
