@@ -6,7 +6,7 @@ classification loop, predictor, ONNX export and explanations then treat it like 
 classifiers. Its image processor's mean and std feed our transforms (the spec's, see
 engine/models/_hf.py); a crop size other than the config's `image_size` is served by the
 model's own `interpolate_pos_encoding` where it has one. AutoMode's rule for these models
-is `automode_may_use` (engine/sweep/automode.py asks it).
+is torch-free, in engine/utils/hf_hub.py (`automode_hub_candidates`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from automl.engine.models._hf import (
     register_hub_adapter,
     transformers_module,
 )
-from automl.engine.utils import hf_hub
 
 logger = logging.getLogger("automl.models")
 
@@ -127,15 +126,6 @@ def build_classifier_from_config(config, task: str) -> nn.Module:
     """A package's classifier, untrained, from its recorded config (no hub access)."""
     check_classifier_config(str(config.model_type), config)
     return HubClassifier(auto_classifier_class(str(config.model_type)).from_config(config))
-
-
-def automode_may_use(model_name: str, cuda: bool) -> bool:
-    """AutoMode's rule: a Transformers classifier joins the portfolio when the transformers
-    extra is installed and its weights are in the Hugging Face cache or a GPU is present
-    (fine-tuning a ViT-B on CPUs takes hours; a GPU downloads and trains it in minutes)."""
-    if not schemas.is_hub_id(model_name) or not hf_hub.transformers_installed():
-        return False
-    return cuda or not hf_hub.missing_hub_files(model_name, pretrained=True)
 
 
 def register_hub_classifiers() -> None:

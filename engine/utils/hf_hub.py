@@ -108,3 +108,30 @@ def stats_of_processor(config: dict) -> dict:
 
 def _number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# AutoMode's rows for the curated hub ids: Azure's examples sweep these models at 1e-5 to
+# 1e-4 (docs/azure-compatibility.md §15.3); batch sizes fit a ViT-B at 224 px
+AUTOMODE_LEARNING_RATE = 5e-5
+AUTOMODE_BATCH = {True: 16, False: 8}  # on a GPU, on CPUs
+
+
+def automode_may_use(model_name: str, cuda: bool) -> bool:
+    """AutoMode's rule: a Transformers model joins the portfolio when the transformers
+    extra is installed and its weights are in the Hugging Face cache or a GPU is present
+    (fine-tuning a ViT-B on CPUs without cached weights is hours of download and training;
+    on a GPU it is minutes)."""
+    if not schemas.is_hub_id(model_name) or not transformers_installed():
+        return False
+    return cuda or not missing_hub_files(model_name, pretrained=True)
+
+
+def automode_hub_candidates(task: str, on_gpu: bool) -> list[tuple]:
+    """Portfolio rows `(model, learning rate, batch, extra)` of `task`'s curated hub ids
+    that `automode_may_use` allows, tried after AutoMode's own rows."""
+    batch = AUTOMODE_BATCH[bool(on_gpu)]
+    return [
+        (model, AUTOMODE_LEARNING_RATE, batch, {})
+        for model in schemas.curated_hub_ids(task)
+        if automode_may_use(model, on_gpu)
+    ]
