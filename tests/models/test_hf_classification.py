@@ -199,37 +199,37 @@ def test_job_validate_warns_on_uncurated_ids_and_refuses_offline_misses(tmp_path
 
 @pytest.mark.slow
 def test_tiny_vit_job_trains_registers_predicts_serves_and_exports(tmp_path):
-    """`job create` on bundled data, then the model commands a user runs after it."""
+    """`job create` on bundled data as a user runs it; then the registered package predicts,
+    exports to ONNX and serves (both request forms, and an explanation) in-process."""
+    from fastapi.testclient import TestClient
+
+    from automl.engine.export import export_onnx
+    from automl.engine.predict import Predictor
+    from automl.engine.registry import ModelRegistry
+    from automl.engine.serving import create_app
+
     env = {**os.environ, "OMP_NUM_THREADS": "1", "AUTOML_HOME": str(tmp_path / "home")}
     job = write_job(tmp_path, "image_classification", model="test_tiny_vit", learning_rate=0.001)
     run_dir = tmp_path / "run"
-
-    def automl(*args: str) -> subprocess.CompletedProcess:
-        result = subprocess.run([AUTOML, *args], capture_output=True, text=True, env=env)
-        assert result.returncode == 0, result.stderr
-        return result
-
-    automl("job", "create", "-f", str(job), "--run-dir", str(run_dir), "-o", "json")
+    command = [AUTOML, "job", "create", "-f", str(job), "--run-dir", str(run_dir), "-o", "json"]
+    created = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
+    assert created.returncode == 0, created.stderr
     settings = json.loads((run_dir / "best_model" / "settings.json").read_text())
     assert settings["model_name"] == "test_tiny_vit" and settings["mean"] == [0.5] * 3
-    automl("model", "register", "-n", "tinyvit", "--path", str(run_dir / "best_model"))
-    valid = BUNDLED_DATA_DIR / "flowers5" / "valid"
-    scores = str(tmp_path / "scores.jsonl")
-    predicted = automl("model", "predict", "tinyvit", "-i", str(valid), "--evaluate",
-                       "--output-file", scores, "-o", "json")  # fmt: skip
-    assert "accuracy" in json.loads(predicted.stdout)["metrics"]
-    exported = automl("model", "export", "tinyvit", "--output-file", str(tmp_path / "m.onnx"))
-    assert "parity" in exported.stdout + exported.stderr
+    version = ModelRegistry(tmp_path / "home").register("tinyvit", run_dir / "best_model")
+    assert (version.path / "model.pt").is_file()
 
-    from fastapi.testclient import TestClient
+    predictor = Predictor.from_package(version.path)
+    image = next((BUNDLED_DATA_DIR / "flowers5" / "valid" / "images" / "daisy").glob("*.jpg"))
+    from PIL import Image
 
-    from automl.engine.predict import Predictor
-    from automl.engine.serving import create_app
+    [result] = predictor.predict([Image.open(image).convert("RGB")])
+    assert len(result["probs"]) == 5
+    exported = export_onnx(predictor, tmp_path / "m.onnx")
+    assert exported.max_abs_diff < 1e-4
 
-    image = next((valid / "images" / "daisy").glob("*.jpg"))
     value = base64.b64encode(image.read_bytes()).decode()
-    app = create_app(Predictor.from_package(run_dir / "best_model"), auth_key="k")
-    with TestClient(app) as client:
+    with TestClient(create_app(predictor, auth_key="k")) as client:
         headers = {"Authorization": "Bearer k"}
         listed = client.post("/score", json={"input_data": [value]}, headers=headers)
         assert listed.status_code == 200 and "label" in listed.json()[0]["0"]
