@@ -91,6 +91,7 @@ def hub_package_settings(task: str, model_name: str, labels: list[str], params: 
 
 def read_package_config(record: dict, path: Path) -> dict:
     """model.pt's `hf_config`, checked (a mapping of bounded size with a known model_type)."""
+    hf_hub.require_transformers(str(record.get("model_name")))
     config = record.get("hf_config")
     if not isinstance(config, dict):
         raise package_error(path, "hf_config (the Transformers config.json) is missing")
@@ -220,7 +221,8 @@ def load_hub_weights(auto_class, hub_id: str, config) -> nn.Module:
 def config_from_dict(data: dict):
     """The `PretrainedConfig` of a recorded config.json content (its model_type's class)."""
     transformers = transformers_module(str(data.get("_name_or_path") or "package"))
-    return transformers.CONFIG_MAPPING[data["model_type"]].from_dict(dict(data))
+    values = {k: v for k, v in data.items() if k != "auto_map"}  # remote-code pointers
+    return transformers.CONFIG_MAPPING[data["model_type"]].from_dict(values)
 
 
 def config_record(model: nn.Module) -> dict:

@@ -121,6 +121,7 @@ def test_a_package_records_its_config_and_loads_without_the_hub(hub_cache, tmp_p
     record = torch.load(out / "model.pt", weights_only=True)
     assert record["hf_config"]["model_type"] == "vit"
     assert json.loads((out / "settings.json").read_text())["mean"] == [0.4, 0.4, 0.4]
+    assert "transformers==" in (out / "requirements.txt").read_text()
     for child in hub_cache.iterdir():  # the hub's copy is gone: the package is enough
         subprocess.run(["rm", "-rf", str(child)], check=True)
     loaded, meta = load_model_package(out)
