@@ -77,6 +77,19 @@ class HubClassifier(nn.Module):
             kwargs["interpolate_pos_encoding"] = True  # position embeddings resampled
         return self.model(pixel_values=pixels, **kwargs).logits
 
+    def cam_layer(self) -> tuple[nn.Module, str, int | None]:
+        """The layer Grad-CAM reads (engine/explain/_layers.py asks): the last block's
+        `layernorm_before` of token models (ViT, DeiT, BEiT, Swin), with its prefix tokens
+        (class, distillation) counted; else the last convolution (ConvNeXt, ResNet)."""
+        modules = dict(self.model.named_modules())
+        norms = [name for name in modules if name.endswith("layernorm_before")]
+        if norms:
+            prefix = ("cls_token", "distillation_token")
+            n_prefix = sum(1 for n, _ in self.model.named_parameters() if n.endswith(prefix))
+            return modules[norms[-1]], f"model.{norms[-1]}", n_prefix
+        convs = [name for name, module in modules.items() if isinstance(module, nn.Conv2d)]
+        return modules[convs[-1]], f"model.{convs[-1]}", None
+
     def package_record(self) -> dict:
         """What model.pt records beside the state dict: the config.json content."""
         return {"hf_config": config_record(self.model)}

@@ -248,3 +248,22 @@ def test_weights_fetch_takes_hub_ids(cli, hub_cache):
     assert code == 0 and json.loads(out)[0]["file"].endswith("model.safetensors")
     code, _, err = cli(["weights", "fetch", "other/model"])
     assert code == 1 and "other/model" in err and "HF_HUB_OFFLINE" in err
+
+
+@pytest.mark.parametrize("method", ["guided_gradcam", "integrated_gradients"])
+def test_tiny_vit_explains_like_any_classifier(tmp_path, method):
+    from PIL import Image
+
+    from automl.engine.explain import explain_images
+    from automl.engine.models import build_model, write_model_package
+    from automl.engine.predict import Predictor
+
+    params = {"validation_resize_size": 36, "validation_crop_size": 32, "training_crop_size": 32}
+    model = build_model("test_tiny_vit", 2, pretrained=False)
+    out = write_model_package(tmp_path, model, task="image_classification",
+                              model_name="test_tiny_vit", labels=["x", "y"],
+                              training_parameters=params)  # fmt: skip
+    predictor = Predictor.from_package(out)
+    image = Image.new("RGB", (40, 40), (120, 60, 30))
+    [explained] = explain_images(predictor, [image], method=method, n_steps=4)
+    assert "visualizations" in explained
