@@ -289,7 +289,9 @@ def _weights() -> dict:
 def pretrained_weights(model: str) -> dict | None:
     """Where `model`'s pretrained weights are cached (weights.json), or None when it has
     none: {"source": "torchvision", "weights", "file", "url"}, {"source": "timm", "weights",
-    "repo", "file"} or {"source": "ultralytics", "weights", "files": {model_size: file}}."""
+    "repo", "file"}, {"source": "ultralytics", "weights", "files": {model_size: file}}, or
+    for a Transformers hub id (not in weights.json) {"source": "huggingface", "weights",
+    "repo", "file": "model.safetensors"}."""
     entry = _weights().get(model)
     if entry is None and is_hub_id(model):  # any hub id: its safetensors in the hub cache
         return {"source": "huggingface", "weights": model, "repo": model, "file": HUB_WEIGHTS}
