@@ -22,6 +22,7 @@ from automl.engine.config.checks_data import (
     check_data_paths_local,
     resolve_data_path,
 )
+from automl.engine.config.checks_hub import check_hub_models
 from automl.engine.config.checks_search import (
     check_bayesian_beyond_azure,
     check_distribution_bounds,
@@ -340,6 +341,7 @@ CHECKS: list[Check] = [
     check_validation_data_or_size,
     check_fixed_not_searched,
     check_parameters_apply_to_model,
+    check_hub_models,
     check_distribution_bounds,
     check_distribution_support,
     check_tile_grid_size,

@@ -41,6 +41,8 @@ PATTERN_HINTS = {
     "tile_grid_size": "expected 'WxH' with two positive integers, for example '3x2'",
     "name": NAME_HINT,
     "experiment_name": NAME_HINT,
+    "model_name": "a Transformers hub id is 'org/name' (letters, digits, '.', '_', '-'; "
+    "at most 96 each), for example 'google/vit-base-patch16-224'",
 }
 
 

@@ -5,6 +5,8 @@
 - ViTs (timm): `blocks.<last>.norm1`, the LayerNorm in front of the last block's attention;
   its patch tokens (prefix tokens such as the class token dropped) are laid back onto their
   grid, crop / 16 per side, as the usual Grad-CAM practice for transformers does.
+- models with a `cam_layer()` method name their own (Transformers classifiers by hub id:
+  the last block's `layernorm_before`, engine/models/_hf_classification.py).
 - anything else (e.g. `test_tiny_cnn`): the top-level child that holds the last Conv2d
   (the tiny CNN's `stage2`).
 """
@@ -35,6 +37,10 @@ class CamLayer:
 
 def find_cam_layer(model: nn.Module) -> CamLayer:
     """The Grad-CAM layer of `model` (module docstring); ExplainError when it has none."""
+    own = getattr(model, "cam_layer", None)
+    if callable(own):  # models that name theirs (Transformers classifiers by hub id)
+        module, name, n_prefix = own()
+        return CamLayer(module, name, n_prefix)
     if hasattr(model, "blocks") and hasattr(model, "patch_embed"):
         last = len(model.blocks) - 1
         n_prefix = int(getattr(model, "num_prefix_tokens", 1))

@@ -78,6 +78,8 @@ def model_record(
     }
     if isinstance(getattr(model, "yaml", None), dict):  # Ultralytics models: their YAML dict
         record["model_yaml"] = model.yaml
+    if callable(getattr(model, "package_record", None)):  # Transformers models: hf_config
+        record.update(model.package_record())
     return record
 
 
@@ -98,7 +100,8 @@ def write_model_package(
     write_json_atomic(out_dir / "settings.json", settings)
     write_json_atomic(out_dir / "labels.json", list(labels))
     write_text_atomic(out_dir / "MLmodel", mlmodel_text(task, model_name))
-    write_text_atomic(out_dir / "requirements.txt", requirements_text())
+    extra = ("transformers",) if "hf_config" in record else ()  # rebuilt by transformers
+    write_text_atomic(out_dir / "requirements.txt", requirements_text(extra))
     return out_dir
 
 
@@ -109,10 +112,10 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def requirements_text() -> str:
+def requirements_text(extra: tuple[str, ...] = ()) -> str:
     """`name==version` per package the model needs (local builds keep their +cu suffix)."""
     lines = []
-    for name in REQUIRED_PACKAGES:
+    for name in (*REQUIRED_PACKAGES, *extra):
         version = package_version(name)
         lines.append(f"{name}=={version}" if version else name)
     return "\n".join(lines) + "\n"

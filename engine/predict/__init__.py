@@ -17,6 +17,7 @@ from __future__ import annotations
 from automl.engine.predict import (  # noqa: F401  (each registers its predictors)
     _classification,
     _detection,
+    _hf_classification,
     _yolo,  # imports Ultralytics only when a YOLO predictor is built
 )
 from automl.engine.predict._base import (

@@ -31,17 +31,30 @@ SCORE_REQUEST_SCHEMA = {
     "required": ["input_data"],
     "properties": {
         "input_data": {
-            "type": "object",
-            "required": ["columns", "data"],
-            "properties": {
-                "columns": {"type": "array", "items": {"type": "string", "enum": ["image"]}},
-                "data": {
+            "oneOf": [
+                {
+                    "type": "object",
+                    "required": ["columns", "data"],
+                    "properties": {
+                        "columns": {
+                            "type": "array",
+                            "items": {"type": "string", "enum": ["image"]},
+                        },
+                        "data": {
+                            "type": "array",
+                            "description": "base64 images, or JSON strings with image_base64, "
+                            "model_explainability and xai_parameters (reference §7.3)",
+                            "items": {"type": "string"},
+                        },
+                    },
+                },
+                {
                     "type": "array",
-                    "description": "base64 images, or JSON strings with image_base64, "
-                    "model_explainability and xai_parameters (reference §7.3)",
+                    "description": "Azure's Transformers list form: base64 images; "
+                    'classifiers answer each with its top classes {"0": {"label", "score"}, ...}',
                     "items": {"type": "string"},
                 },
-            },
+            ]
         }
     },
 }

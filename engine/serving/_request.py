@@ -37,6 +37,7 @@ XAI_PARAMETERS = {  # Azure's xai_parameters name -> explain_images keyword
 # Azure's defaults when model_explainability is true (§7.3): attributions are opt-in. The
 # method is the task's default (xrai; drise for detection and segmentation).
 XAI_DEFAULTS = {"visualizations": True, "attributions": False}
+LIST_FORM_TOP_K = 5  # the transformers image-classification pipeline's default top_k
 
 
 @dataclass
@@ -49,6 +50,7 @@ class ScoreItem:
     options: dict = field(default_factory=dict)
     image: LazyImage | None = None  # opened by `open_items`: header read, not decoded
     min_size: tuple[int, int] | None = None  # the decode the prediction needs
+    list_form: bool = False  # sent as Azure's Transformers list form: answered in it
 
 
 class Cancelled(Exception):
@@ -56,8 +58,9 @@ class Cancelled(Exception):
 
 
 def parse_score_request(body: bytes, limits: ServingLimits | None = None) -> list[ScoreItem]:
-    """`{"input_data": {"columns": ["image"], "data": [...]}}` -> one ScoreItem per image,
-    within `limits` (default: ServingLimits.resolve())."""
+    """`{"input_data": {"columns": ["image"], "data": [...]}}`, or Azure's Transformers
+    list form `{"input_data": ["<base64>", ...]}` (docs/azure-compatibility.md §15.4) ->
+    one ScoreItem per image, within `limits` (default: ServingLimits.resolve())."""
     limits = limits or ServingLimits.resolve()
     try:
         document = load_json_bounded(body, "the request body")
@@ -65,25 +68,24 @@ def parse_score_request(body: bytes, limits: ServingLimits | None = None) -> lis
         raise RequestError(exc.message, hint=exc.hint, limit=exc.limit) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestError(f"the request body is not JSON ({exc})") from None
-    if not isinstance(document, dict) or not isinstance(document.get("input_data"), dict):
+    table = document.get("input_data") if isinstance(document, dict) else None
+    if not isinstance(table, dict | list):
         raise RequestError(
-            "the request needs an 'input_data' object",
-            hint='{"input_data": {"columns": ["image"], "data": ["<base64 image>"]}}',
+            "the request needs an 'input_data' object or list",
+            hint='{"input_data": {"columns": ["image"], "data": ["<base64 image>"]}} or '
+            '{"input_data": ["<base64 image>"]}',
         )
-    table = document["input_data"]
-    if table.get("columns") != ["image"]:
-        raise RequestError(
-            f'input_data.columns must be exactly ["image"], got {table.get("columns")!r}',
-            hint='send {"input_data": {"columns": ["image"], "data": [...]}}',
-        )
-    data = table.get("data")
+    data = table if isinstance(table, list) else table_rows(table)
+    where = "input_data" if isinstance(table, list) else "input_data.data"
     if not isinstance(data, list) or not data:
-        raise RequestError("input_data.data must be a non-empty list of base64 images")
+        raise RequestError(f"{where} must be a non-empty list of base64 images")
     if len(data) > limits.items:
         raise limits.refuse(
             "items", f"the request has {len(data):,} images; the limit is {limits.items:,}"
         )
-    items = [_item(row, f"input_data.data[{i}]", limits) for i, row in enumerate(data)]
+    items = [_item(row, f"{where}[{i}]", limits) for i, row in enumerate(data)]
+    for item in items:
+        item.list_form = isinstance(table, list)
     n_explained = sum(1 for item in items if item.explain is not None)
     if n_explained > limits.xai_items:
         raise limits.refuse(
@@ -92,6 +94,30 @@ def parse_score_request(body: bytes, limits: ServingLimits | None = None) -> lis
             f"is {limits.xai_items}",
         )
     return items
+
+
+def table_rows(table: dict) -> object:
+    """The `data` of the columns form, once its `columns` are checked."""
+    if table.get("columns") != ["image"]:
+        raise RequestError(
+            f'input_data.columns must be exactly ["image"], got {table.get("columns")!r}',
+            hint='send {"input_data": {"columns": ["image"], "data": [...]}}',
+        )
+    return table.get("data")
+
+
+def list_form_result(result: dict, top_k: int = LIST_FORM_TOP_K) -> dict:
+    """A classifier's result as Azure's Transformers endpoints answer the list form: the
+    top classes by rank, `{"0": {"label", "score"}, "1": ...}` (its notebooks read
+    `response[0]["0"]["label"]`); other keys (explanations) kept. Results of detectors
+    and segmenters have no such form and are returned as they are."""
+    if "probs" not in result or "labels" not in result:
+        return result
+    ranked = sorted(zip(result["probs"], result["labels"], strict=True), reverse=True)
+    answer = {str(rank): {"label": label, "score": score} for rank, (score, label) in
+              enumerate(ranked[:top_k])}  # fmt: skip
+    extra = {k: v for k, v in result.items() if k not in ("probs", "labels")}
+    return {**answer, **extra}
 
 
 def _item(row: object, where: str, limits: ServingLimits) -> ScoreItem:

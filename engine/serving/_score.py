@@ -32,6 +32,7 @@ from automl.engine.serving._request import (
     ScoreItem,
     close_items,
     decode_items,
+    list_form_result,
     prepare_items,
 )
 
@@ -160,6 +161,8 @@ class Scorer:
             images += await self._decoding(decode_items, items[start : start + step], cancelled)
         results = await self.worker.predict(images)
         await self._explain(items, images, results, cancelled)
+        if items and items[0].list_form:
+            return [list_form_result(result) for result in results]
         return results
 
     async def _explain(self, items, images, results: list[dict], cancelled) -> None:

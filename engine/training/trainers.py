@@ -161,6 +161,7 @@ def _register_builtin_trainers() -> None:
     detection = LazyRef("automl.engine.training._detection:DetectionTrainer")
     yolo = LazyRef("automl.engine.training._yolo:YoloTrainer")
     register_trainer("classification", "torch", classification)
+    register_trainer("classification", "transformers", classification)  # hub-id classifiers
     for kind in ("detection", "segmentation"):
         register_trainer(kind, "torch", detection)
         register_trainer(kind, "ultralytics", yolo)

@@ -475,6 +475,11 @@ WARNING_ROWS = [
     ),
     ("azure_compute", job_text("compute: azureml:gpu-cluster\n"), "runs on this machine"),
     (
+        "hub_id_not_curated",
+        job_text("training_parameters: {model_name: someorg/some-model}\n"),
+        "not one of the curated Transformers ids",
+    ),
+    (
         "concurrency_capped",
         job_text("limits: {max_trials: 2, max_concurrent_trials: 4}\n"),
         "capped at 2",

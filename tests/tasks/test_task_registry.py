@@ -75,6 +75,7 @@ def test_the_tables_are_keyed_by_kind_and_runtime():
         "segmentation/torch",
         "detection/ultralytics",
         "segmentation/ultralytics",
+        "classification/transformers",  # Transformers classifiers by hub id
     }
     assert set(TRAINERS.names()) == expected == set(PREDICTORS.names())
 
