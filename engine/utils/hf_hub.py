@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 
 from automl import schemas
-from automl.engine.errors import AutomlError
+from automl.engine.utils.extras import MissingExtraError, missing_extra_message
 
 CONFIG_FILE = "config.json"
 PROCESSOR_FILE = "preprocessor_config.json"
 HUB_FILES = (CONFIG_FILE, PROCESSOR_FILE, schemas.HUB_WEIGHTS)
-INSTALL_HINT = "pip install 'automl-vision[transformers]'"
+INSTALL_HINT = missing_extra_message("a hub id", "transformers").split(": ", 1)[1]
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 MAX_PROCESSOR_BYTES = 1 << 20  # a preprocessor_config.json is a few hundred bytes
 
@@ -30,12 +30,10 @@ def transformers_installed() -> bool:
 
 
 def require_transformers(model_name: str) -> None:
-    """Raise a one-line AutomlError when the `transformers` extra is not installed."""
+    """The one line of a missing extra (engine/utils/extras.py) when `transformers` is not
+    installed; checked without importing it."""
     if not transformers_installed():
-        raise AutomlError(
-            f"model {model_name!r} needs the Transformers library, which is not installed",
-            hint=f"run `{INSTALL_HINT}`, or pick a model of the legacy list",
-        )
+        raise MissingExtraError(f"model {model_name!r}", "transformers")
 
 
 def hub_offline() -> bool:

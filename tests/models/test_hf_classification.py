@@ -163,7 +163,10 @@ def test_a_missing_transformers_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setattr(hf_hub, "transformers_installed", lambda: False)
     with pytest.raises(AutomlError) as caught:
         build_model("test_tiny_vit", 2, pretrained=False)
-    assert "pip install 'automl-vision[transformers]'" in caught.value.hint
+    assert str(caught.value) == (
+        "model 'test_tiny_vit' needs the 'transformers' extra: "
+        "pip install 'automl-vision[transformers]'"
+    )
 
 
 def test_automode_rule_wants_cached_weights_or_a_gpu(hub_cache):
