@@ -164,7 +164,7 @@ def resolve_hub_model(name: str) -> ModelSpec | None:
 # ---- configs and weights -------------------------------------------------------------
 
 
-def transformers_module(model_name: str):
+def transformers_module(model_name: str | None):
     """`import transformers`, or one line naming the extra to install."""
     hf_hub.require_transformers(model_name)
     import transformers
@@ -173,7 +173,7 @@ def transformers_module(model_name: str):
 
 
 def known_model_types() -> frozenset[str]:
-    transformers = transformers_module("(package)")
+    transformers = transformers_module(None)
     return frozenset(transformers.CONFIG_MAPPING.keys())
 
 
@@ -220,7 +220,7 @@ def load_hub_weights(auto_class, hub_id: str, config) -> nn.Module:
 
 def config_from_dict(data: dict):
     """The `PretrainedConfig` of a recorded config.json content (its model_type's class)."""
-    transformers = transformers_module(str(data.get("_name_or_path") or "package"))
+    transformers = transformers_module(data.get("_name_or_path") or None)
     values = {k: v for k, v in data.items() if k != "auto_map"}  # remote-code pointers
     return transformers.CONFIG_MAPPING[data["model_type"]].from_dict(values)
 

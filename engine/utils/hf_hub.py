@@ -29,11 +29,12 @@ def transformers_installed() -> bool:
     return importlib.util.find_spec("transformers") is not None
 
 
-def require_transformers(model_name: str) -> None:
+def require_transformers(model_name: str | None) -> None:
     """The one line of a missing extra (engine/utils/extras.py) when `transformers` is not
     installed; checked without importing it."""
     if not transformers_installed():
-        raise MissingExtraError(f"model {model_name!r}", "transformers")
+        what = f"model {model_name!r}" if model_name else "a Transformers model"
+        raise MissingExtraError(what, "transformers")
 
 
 def hub_offline() -> bool:

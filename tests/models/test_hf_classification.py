@@ -164,7 +164,7 @@ def test_a_missing_transformers_is_one_line_naming_the_extra(monkeypatch):
     with pytest.raises(AutomlError) as caught:
         build_model("test_tiny_vit", 2, pretrained=False)
     assert str(caught.value) == (
-        "model 'test_tiny_vit' needs the 'transformers' extra: "
+        "a Transformers model needs the 'transformers' extra: "
         "pip install 'automl-vision[transformers]'"
     )
 
