@@ -40,8 +40,10 @@ def submit_job(
     storage_url: str | None = None,
     gpus: list[int] | None = None,
     on_event: EventCallback | None = None,
+    tracking_uri: str | None = None,
 ) -> dict:
-    """Validate a job file, record it in a new run directory, prepare data, run it."""
+    """Validate a job file, record it in a new run directory, prepare data, run it.
+    `tracking_uri`: log the job to MLflow (engine/tracking/; default MLFLOW_TRACKING_URI)."""
     with _standby_trial() as standby:
         job, run_dir = _create_run(job_path, overrides, name, run_dir, runs_root)
         if on_event is not None:
@@ -57,7 +59,15 @@ def submit_job(
             )
         data = _prepare_data(job, run_dir)
         return _run_controller(
-            job, run_dir, data, on_event, storage_url, gpus, resume=False, standby=standby
+            job,
+            run_dir,
+            data,
+            on_event,
+            storage_url,
+            gpus,
+            resume=False,
+            standby=standby,
+            tracking_uri=tracking_uri,
         )
 
 
@@ -97,6 +107,7 @@ def resume_job(
     storage_url: str | None = None,
     gpus: list[int] | None = None,
     on_event: EventCallback | None = None,
+    tracking_uri: str | None = None,
 ) -> dict:
     """Continue a killed or canceled job: finished trials are kept, interrupted ones go on
     from their last checkpoint, the budget is refilled."""
@@ -117,7 +128,15 @@ def resume_job(
     storage_url = storage_url or _recorded_storage(source)
     with _standby_trial() as standby:
         return _run_controller(
-            job, run_dir, data, on_event, storage_url, gpus, resume=True, standby=standby
+            job,
+            run_dir,
+            data,
+            on_event,
+            storage_url,
+            gpus,
+            resume=True,
+            standby=standby,
+            tracking_uri=tracking_uri,
         )
 
 
@@ -206,7 +225,16 @@ def _standby_trial():
 
 
 def _run_controller(
-    job, run_dir, data, on_event, storage_url, gpus, *, resume: bool, standby=None
+    job,
+    run_dir,
+    data,
+    on_event,
+    storage_url,
+    gpus,
+    *,
+    resume: bool,
+    standby=None,
+    tracking_uri=None,
 ) -> dict:
     from automl.engine.sweep import run_job
 
@@ -227,6 +255,7 @@ def _run_controller(
             resume=resume,
             gpus=gpus,
             standby=standby,
+            tracking_uri=tracking_uri,
         )
     finally:
         clear_controller_pid(run_dir)

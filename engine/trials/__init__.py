@@ -33,7 +33,7 @@ from automl.engine.trials.result import (
     TrialResult,
     TrialStatus,
 )
-from automl.engine.trials.spec import SPEC_FILE, StudyRef, TrialData, TrialSpec
+from automl.engine.trials.spec import SPEC_FILE, StudyRef, TrackingRef, TrialData, TrialSpec
 
 __all__ = [
     "CANCELED",
@@ -48,6 +48,7 @@ __all__ = [
     "TIMEOUT",
     "TRIAL_MODULE",
     "StudyRef",
+    "TrackingRef",
     "TrialData",
     "TrialResult",
     "TrialSpec",
