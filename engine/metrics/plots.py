@@ -128,7 +128,7 @@ def plot_confusion_matrix(matrix, labels: list[str], path: str | os.PathLike) ->
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_yticks(range(len(labels)), labels)
-    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix (normalised by true class)")
+    ax.set(xlabel="predicted", ylabel="true", title="confusion matrix\n(normalised by true class)")
     if len(labels) <= MAX_ANNOTATED_CLASSES:
         for (i, j), count in np.ndenumerate(matrix):
             colour = "white" if shares[i, j] > 0.5 else "black"

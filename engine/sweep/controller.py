@@ -181,6 +181,8 @@ class SweepController:
         except BaseException:
             for running in self.running.values():
                 running.kill()
+            if self.tracker is not None:
+                self.tracker.end_failed()
             raise
         finally:
             self.session.standby.close()

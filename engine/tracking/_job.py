@@ -109,6 +109,11 @@ class JobTracker:
         ]
         self.client.log_batch(self.run_id, metrics=metrics, synchronous=True)
 
+    def end_failed(self) -> None:
+        """The controller stopped on an error: the run ends as failed."""
+        if self.active:
+            self.guard.call(self.client.set_terminated, self.run_id, "FAILED")
+
     def finish(self, run_dir: Path, summary: dict, *, ends_run: bool = True) -> None:
         """The job's record, charts and best model on its run; the run ended with the
         job's status unless other workers still run trials (`ends_run` False)."""

@@ -14,6 +14,7 @@ evaluates, reports and writes the files above (engine/training/distributed.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -299,6 +300,8 @@ def preload() -> None:
     from automl.engine.training import study  # noqa: F401
 
     pyplot()
+    with contextlib.suppress(ImportError):  # TensorBoard event files, when installed
+        import torch.utils.tensorboard  # noqa: F401
 
 
 def write_early_failure(spec: TrialSpec | None, message: str) -> None:

@@ -42,7 +42,8 @@ def tracked_run(tmp_path_factory):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     run_dir = tmp_path / "run"
     args = ["job", "create", "--file", sweep_job(tmp_path), "--run-dir", run_dir]
-    result = run_automl([*args, "--tracking-uri", uri, "-o", "json"], cwd=tmp_path)
+    home = {"AUTOML_HOME": str(tmp_path / "home")}  # set before the autouse fixture is
+    result = run_automl([*args, "--tracking-uri", uri, "-o", "json"], tmp_path, home)
     assert result.returncode == 0, result.stderr
     assert not (tmp_path / "mlruns").exists()  # artifacts beside the database
     assert (tmp_path / "mlartifacts" / "tracking-test").is_dir()
@@ -87,7 +88,7 @@ def test_best_model_loads_with_a_signature(tracked_run):
     mlflow.set_tracking_uri(uri)
     parent = mlflow.search_runs(
         experiment_names=["tracking-test"],
-        filter_string="tags.mlflow.runName = 'tracked'",
+        filter_string=f"tags.mlflow.runName = '{summary['name']}'",
         output_format="list",
     )[0]
     models = mlflow.search_logged_models(
