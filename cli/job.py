@@ -212,6 +212,12 @@ def create(
     gpus: str | None = typer.Option(
         None, "--gpus", help="GPU indices to use, e.g. 0,1 (default: all visible)."
     ),
+    tracking_uri: str | None = typer.Option(
+        None,
+        "--tracking-uri",
+        help="Log the job to this MLflow store ('local': sqlite under $AUTOML_HOME; "
+        "default: $MLFLOW_TRACKING_URI, else no tracking).",
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> int:
     """Run a job: validate, prepare data, run its trials, keep the best model."""
@@ -227,6 +233,7 @@ def create(
             storage_url=storage,
             gpus=_parse_gpus(gpus),
             on_event=progress,
+            tracking_uri=tracking_uri,
         )
     return _report_finished(summary, output)
 
@@ -239,6 +246,12 @@ def resume(
         None, "--storage", help="Optuna storage URL, when the job was created with one."
     ),
     gpus: str | None = typer.Option(None, "--gpus", help="GPU indices to use."),
+    tracking_uri: str | None = typer.Option(
+        None,
+        "--tracking-uri",
+        help="Log the job to this MLflow store ('local': sqlite under $AUTOML_HOME; "
+        "default: $MLFLOW_TRACKING_URI, else no tracking).",
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> int:
     """Continue a killed or canceled job; finished trials are kept, never rerun."""
@@ -246,7 +259,12 @@ def resume(
 
     with JobProgress() as progress:
         summary = resume_job(
-            job, runs_root=runs_root, storage_url=storage, gpus=_parse_gpus(gpus), on_event=progress
+            job,
+            runs_root=runs_root,
+            storage_url=storage,
+            gpus=_parse_gpus(gpus),
+            on_event=progress,
+            tracking_uri=tracking_uri,
         )
     return _report_finished(summary, output)
 
@@ -263,6 +281,12 @@ def worker(
     gpus: str | None = typer.Option(
         None, "--gpus", help="GPU indices to use, e.g. 0,1 (default: all visible)."
     ),
+    tracking_uri: str | None = typer.Option(
+        None,
+        "--tracking-uri",
+        help="Log the job to this MLflow store ('local': sqlite under $AUTOML_HOME; "
+        "default: $MLFLOW_TRACKING_URI, else no tracking).",
+    ),
     output: OutputFormat = OUTPUT_OPTION,
 ) -> int:
     """Join a job from this machine and run its trials until the job's limits are reached."""
@@ -270,7 +294,12 @@ def worker(
 
     with JobProgress() as progress:
         summary = run_worker(
-            job, storage, run_dir=run_dir, gpus=_parse_gpus(gpus), on_event=progress
+            job,
+            storage,
+            run_dir=run_dir,
+            gpus=_parse_gpus(gpus),
+            on_event=progress,
+            tracking_uri=tracking_uri,
         )
     if summary.get("status") == "running":  # other workers still run the last trials
         if output is OutputFormat.json:

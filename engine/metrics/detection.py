@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from automl.engine.metrics._detection_confusion import DetectionConfusion
+
 logger = logging.getLogger("automl.metrics")
 
 METRIC_TYPES = ("voc", "coco", "coco_voc", "none")
@@ -154,6 +156,7 @@ class DetectionMetrics:
     values: dict
     per_label: list[dict]
     pr_curves: dict
+    confusion_matrix: list | None = None  # with background (_detection_confusion.py)
 
 
 def to_numpy(value) -> np.ndarray:
@@ -181,6 +184,7 @@ class DetectionEvaluator:
         self.use_masks = use_masks
         self.classes = [ClassRecords() for _ in self.labels]
         self.coco = CocoCollector(len(self.labels), use_masks) if "coco" in metric_type else None
+        self.confusion = DetectionConfusion(len(self.labels))
 
     def add(self, prediction: dict, target: dict) -> None:
         """One image: prediction {boxes, scores, labels[, masks]} and target {boxes, labels,
@@ -193,6 +197,7 @@ class DetectionEvaluator:
             pred["masks"] = pred["masks"][:, 0]
         if "voc" in self.metric_type:
             self._add_voc(pred, gt)
+        self._add_confusion(pred, gt)
         if self.coco is not None:
             self.coco.add(pred, gt)
 
@@ -211,6 +216,13 @@ class DetectionEvaluator:
             records.scores.append(scores[order])
             records.flags.append(match_detections(iou, crowd, self.iou_threshold))
 
+    def _add_confusion(self, pred: dict, gt: dict) -> None:
+        crowd = gt.get("iscrowd", np.zeros(len(gt["labels"]))).astype(bool)
+        objects = {key: value[~crowd] for key, value in gt.items() if key != "iscrowd"}
+        every = np.ones(len(pred["labels"]), dtype=bool)
+        iou = self._iou(pred, objects, every, np.ones(len(objects["labels"]), bool), crowd[~crowd])
+        self.confusion.add(pred, objects, iou)
+
     def _iou(self, pred, gt, d_sel, g_sel, crowd) -> np.ndarray:
         if self.use_masks:
             return mask_iou_matrix(pred["masks"][d_sel] > 0.5, gt["masks"][g_sel], crowd)
@@ -228,7 +240,7 @@ class DetectionEvaluator:
             values["coco_metrics"] = dict(zip(COCO_STAT_NAMES, stats, strict=True))
             if self.metric_type == "coco":
                 values["mean_average_precision"] = stats[1]
-        return DetectionMetrics(values, per_label, curves)
+        return DetectionMetrics(values, per_label, curves, self.confusion.matrix.tolist())
 
     def _compute_voc(self) -> tuple[dict, list, dict]:
         per_label, curves = [], {}

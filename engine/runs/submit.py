@@ -48,11 +48,13 @@ def submit_job(
     gpus: list[int] | None = None,
     on_event: EventCallback | None = None,
     base_dir: Path | None = None,
+    tracking_uri: str | None = None,
 ) -> dict:
     """Validate a job file, record it in a new run directory, prepare data, run it.
 
     `base_dir`: the folder relative data paths are resolved against (default: the job
-    file's own; the Python API's job dictionaries use the current folder)."""
+    file's own; the Python API's job dictionaries use the current folder). `tracking_uri`:
+    log the job to MLflow (engine/tracking/; default MLFLOW_TRACKING_URI)."""
     from automl.engine.trials.storage_url import require_storage_driver
 
     require_storage_driver(storage_url)  # before a run directory is made
@@ -72,7 +74,15 @@ def submit_job(
         data = _prepare_data(job, run_dir)
         write_plan(run_dir)
         return _run_controller(
-            job, run_dir, data, on_event, storage_url, gpus, resume=False, standby=standby
+            job,
+            run_dir,
+            data,
+            on_event,
+            storage_url,
+            gpus,
+            resume=False,
+            standby=standby,
+            tracking_uri=tracking_uri,
         )
 
 
@@ -115,6 +125,7 @@ def resume_job(
     storage_url: str | None = None,
     gpus: list[int] | None = None,
     on_event: EventCallback | None = None,
+    tracking_uri: str | None = None,
 ) -> dict:
     """Continue a killed or canceled job: finished trials are kept, interrupted ones go on
     from their last checkpoint, the budget is refilled."""
@@ -135,7 +146,15 @@ def resume_job(
     storage_url = storage_url or _recorded_storage(source)
     with _standby_trial() as standby:
         return _run_controller(
-            job, run_dir, data, on_event, storage_url, gpus, resume=True, standby=standby
+            job,
+            run_dir,
+            data,
+            on_event,
+            storage_url,
+            gpus,
+            resume=True,
+            standby=standby,
+            tracking_uri=tracking_uri,
         )
 
 
@@ -252,7 +271,16 @@ def _standby_trial():
 
 
 def _run_controller(
-    job, run_dir, data, on_event, storage_url, gpus, *, resume: bool, standby=None
+    job,
+    run_dir,
+    data,
+    on_event,
+    storage_url,
+    gpus,
+    *,
+    resume: bool,
+    standby=None,
+    tracking_uri=None,
 ) -> dict:
     from automl.engine.sweep import run_job
 
@@ -273,6 +301,7 @@ def _run_controller(
             resume=resume,
             gpus=gpus,
             standby=standby,
+            tracking_uri=tracking_uri,
         )
     finally:
         clear_controller_pid(run_dir)

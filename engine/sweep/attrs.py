@@ -7,6 +7,7 @@ from __future__ import annotations
 # the study's
 JOB_ATTR = "automl_job"  # {"run_dir", "started_at" (epoch s), "started_at_iso", "task", ...}
 STATUS_ATTR = "automl_status"  # the job's status as its last worker left it
+TRACKING_ATTR = "automl_tracking"  # its MLflow run: {"uri" (redacted), "experiment_id", "run_id"}
 
 # each trial's
 PARAMS_ATTR = "automl_params"  # the sampled hyperparameters (samplers/_base.py)

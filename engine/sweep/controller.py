@@ -50,13 +50,18 @@ from automl.engine.sweep.outcome import (
     log_tail,
 )
 from automl.engine.sweep.plan import ParameterResolver, SweepPlan, default_resolver, plan_sweep
-from automl.engine.sweep.plots import prewarm_plotting, write_sweep_plots
+from automl.engine.sweep.plots import (
+    copy_best_trial_plots,
+    prewarm_plotting,
+    write_sweep_plots,
+)
 from automl.engine.sweep.processes import signal_group, trial_record
 from automl.engine.sweep.pruners._base import reported_values
 from automl.engine.sweep.session import SweepSession
 from automl.engine.sweep.slots import TrialSlot, detect_gpus
 from automl.engine.sweep.standby import StandbyPool
 from automl.engine.sweep.summary import utc_now
+from automl.engine.sweep.tracking import open_tracking
 from automl.engine.trials import (
     STOPPED_BY_BUDGET,
     TRIAL_MODULE,
@@ -88,6 +93,7 @@ def run_job(
     poll_interval_s: float = POLL_INTERVAL_S,
     join: bool = False,
     standby: StandbyPool | None = None,
+    tracking_uri: str | None = None,
 ) -> dict:
     """Run a job's trials (single, AutoMode or sweep) and return the final summary dict.
 
@@ -97,6 +103,8 @@ def run_job(
     CanceledError after writing the summary when the job is canceled; a failed job returns
     status "failed". `standby`: trial processes already started for `trial_module` (by
     `submit_job`, while it validated the job); the controller starts its own otherwise.
+    `tracking_uri`: the MLflow store (None: MLFLOW_TRACKING_URI, else no tracking;
+    engine/sweep/tracking.py).
     """
     resolver = resolve_parameters or default_resolver()
     visible_gpus = detect_gpus() if gpus is None else list(gpus)
@@ -119,6 +127,7 @@ def run_job(
         cancel_event=cancel_event or threading.Event(),
         trial_module=trial_module,
         poll_interval_s=poll_interval_s,
+        tracking_uri=tracking_uri,
     )
     with cancel_on_signals(controller.cancel_event):
         return controller.run()
@@ -136,6 +145,7 @@ class SweepController:
         cancel_event: threading.Event,
         trial_module: str,
         poll_interval_s: float,
+        tracking_uri: str | None = None,
     ) -> None:
         self.session = session
         self.plan: SweepPlan = session.plan
@@ -149,12 +159,17 @@ class SweepController:
         self.running: dict[int, RunningTrial] = {}
         self.stop_reason: tuple[str, str] | None = None
         self.started = time.monotonic()
+        self.tracking_uri = tracking_uri
+        self.tracker = None  # the job's MLflow run (engine/sweep/tracking.py), when tracked
 
     # ---- the loop -------------------------------------------------------------------
 
     def run(self) -> dict:
         """Run until the budget is used, the job times out, fails early or is canceled."""
         self.session.open()
+        self.tracker = open_tracking(self.session, self.tracking_uri)
+        if self.tracker is not None:
+            self.launcher.extra_env = self.tracker.trial_environment()
         self.monitor = TrialMonitor(self.session.study, self.plan, self.session.emit)
         if self.session.draws_sweep_charts:
             prewarm_plotting()
@@ -174,6 +189,8 @@ class SweepController:
         except BaseException:
             for running in self.running.values():
                 running.kill()
+            if self.tracker is not None:
+                self.tracker.end_failed()
             raise
         finally:
             self.session.standby.close()
@@ -270,6 +287,7 @@ class SweepController:
             log_verbosity=session.job.resolved.get("log_verbosity"),
             params=params,
             resume=session.resumes(trial),  # continue from checkpoints/last.pt
+            tracking=None if self.tracker is None else self.tracker.trial_ref(),
             study=StudyRef(
                 # credentials never reach a file: the trial reads the URL from STORAGE_ENV
                 redact_url(session.storage_ref),
@@ -363,6 +381,8 @@ class SweepController:
         summary = self._write_summary("running")
         best = summary["best_trial"] or {}
         log_finished(number, params, result, best, self.session.metric)
+        if self.tracker is not None:
+            self.tracker.log_trial(number, result.score)
         self.session.emit(
             {
                 "type": "trial_finished",
@@ -417,7 +437,9 @@ class SweepController:
             rows, status, error=error, ended_by=ended, finished_at=utc_now()
         )
         session.study.set_user_attr(STATUS_ATTR, {"status": status, "error": error})
-        self._draw_plots(rows)
+        self._draw_plots(rows, (summary["best_trial"] or {}).get("number"))
+        if self.tracker is not None:  # the last worker ends the job's run
+            self.tracker.finish(session.run_dir, summary, ends_run=status != "running")
         best = summary["best_trial"] or {}
         # its error is the CLI's one error line
         logger.info("job %s %s%s", session.name, status, finished_note(ended, status, best))
@@ -436,10 +458,11 @@ class SweepController:
             )
         return summary
 
-    def _draw_plots(self, rows: list[dict]) -> None:
-        if not self.session.draws_sweep_charts:  # a single trial has its own plots
-            return
+    def _draw_plots(self, rows: list[dict], best_number: int | None) -> None:
+        session = self.session
         try:
-            write_sweep_plots(self.session.run_dir, rows, self.session.study, self.session.metric)
+            copy_best_trial_plots(session.run_dir, best_number)
+            if session.draws_sweep_charts:  # a single trial has only its own plots
+                write_sweep_plots(session.run_dir, rows, session.study, session.metric)
         except (OSError, ValueError, RuntimeError) as plot_error:  # plots never fail a job
             logger.warning("sweep plots skipped: %s", plot_error)

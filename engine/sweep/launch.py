@@ -101,6 +101,7 @@ class TrialLauncher:
         self.standby = standby
         self.identity = identity
         self.storage_ref = storage_ref
+        self.extra_env: dict[str, str] = {}  # e.g. the real MLflow URI (sweep/tracking.py)
 
     def start(
         self,
@@ -148,6 +149,7 @@ class TrialLauncher:
         env = {**clean_launcher_env(dict(os.environ)), **slot_variables(devices, slot.n_threads)}
         env.update(controller_marker(self.identity))  # engine/utils/processes.py
         env.pop(STORAGE_ENV, None)
+        env.update(self.extra_env)
         if is_url(self.storage_ref):
             env[STORAGE_ENV] = self.storage_ref
         return env

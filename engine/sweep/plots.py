@@ -1,18 +1,25 @@
-"""The sweep charts of a job record (plots/): optimization history and hyperparameter
-importance, drawn from the summary rows and the study when the job ends."""
+"""The charts of a job record (plots/): optimization history and hyperparameter importance
+(sweeps), drawn from the summary rows and the study when the job ends, under the parameter
+names the job file wrote; and a copy of the best trial's charts (plots/best_trial/)."""
 
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import threading
 import warnings
 from pathlib import Path
 
 from automl.engine.metrics.plots import pyplot
+from automl.engine.sweep.space import SUBSPACE_PARAM
 
 logger = logging.getLogger("automl.sweep")
 
 PLOTS_DIR = "plots"
+BEST_TRIAL_PLOTS = "best_trial"
+SUBSPACE_SHOWN = "search_space entry"  # which entry of the job's search_space list
+_SUBSPACE_PREFIX = re.compile(r"^\d+:")  # "0:learning_rate": the first entry's learning_rate
 
 
 def prewarm_plotting() -> threading.Thread:
@@ -82,10 +89,41 @@ def _importances(study) -> dict[str, float]:
             warnings.simplefilter("ignore", UserWarning)
             # PED-ANOVA: fast, no scikit-learn (fANOVA, the default before Optuna 5, needs it)
             evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-            return optuna.importance.get_param_importances(study, evaluator=evaluator)
+            importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+            return user_named(importances)
     except (RuntimeError, ValueError, ImportError) as error:  # e.g. no parameter varies
         logger.debug("parameter importance skipped: %s", error)
         return {}
+
+
+def user_param_name(name: str) -> str:
+    """The job file's name of a study parameter: `0:learning_rate` (a parameter of one
+    entry of a search_space list) is `learning_rate`; `__subspace` is the entry chosen."""
+    return SUBSPACE_SHOWN if name == SUBSPACE_PARAM else _SUBSPACE_PREFIX.sub("", name)
+
+
+def user_named(importances: dict[str, float]) -> dict[str, float]:
+    """Importances per job-file parameter name (a name in several entries: their sum),
+    highest first."""
+    merged: dict[str, float] = {}
+    for name, value in importances.items():
+        shown = user_param_name(name)
+        merged[shown] = merged.get(shown, 0.0) + float(value)
+    return dict(sorted(merged.items(), key=lambda item: -item[1]))
+
+
+def copy_best_trial_plots(run_dir: Path, best_number: int | None) -> Path | None:
+    """plots/best_trial/: the best trial's charts, beside the sweep's (replaced if the best
+    changed on resume)."""
+    if best_number is None:
+        return None
+    source = Path(run_dir) / "trials" / str(best_number) / PLOTS_DIR
+    if not source.is_dir():
+        return None
+    target = Path(run_dir) / PLOTS_DIR / BEST_TRIAL_PLOTS
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target)
+    return target
 
 
 def _plot_importances(path: Path, importances: dict[str, float]) -> Path:

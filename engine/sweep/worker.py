@@ -54,8 +54,10 @@ def run_worker(
     on_event: EventCallback | None = None,
     cancel_event: threading.Event | None = None,
     trial_module: str = TRIAL_MODULE,
+    tracking_uri: str | None = None,
 ) -> dict:
-    """Join job `name` in `storage_url` and run its trials until its limits are reached."""
+    """Join job `name` in `storage_url` and run its trials until its limits are reached
+    (tracked into the job's MLflow run when it has one: engine/sweep/tracking.py)."""
     record = job_record(load_job_study(name, storage_url))
     if not record.get("run_dir") and run_dir is None:
         raise AutomlError(
@@ -79,6 +81,7 @@ def run_worker(
         cancel_event=cancel_event,
         trial_module=trial_module,
         join=True,
+        tracking_uri=tracking_uri,
     )
 
 

@@ -7,6 +7,8 @@ import math
 import torch
 
 from automl.engine.metrics import classification_report, confusion_matrix, primary_metric_key
+from automl.engine.metrics.classification import one_hot
+from automl.engine.metrics.curves import classification_curves
 from automl.engine.models import get_model_spec
 from automl.engine.training.distributed import wrap_model
 from automl.engine.training.loop import (
@@ -87,6 +89,8 @@ class ClassificationTrainer(EpochTrainer):
             if not task.multilabel:
                 cm = confusion_matrix(targets, probs.argmax(axis=1), len(data.labels))
                 result["confusion_matrix"] = cm.tolist()
+            truth = targets if task.multilabel else one_hot(targets, len(data.labels))
+            result["curves"] = classification_curves(truth, probs, data.labels)  # ROC, PR
             return result
 
         return Evaluation(clean_floats(metrics), score, details)

@@ -262,6 +262,7 @@ def object_details(labels: list[str], metrics) -> Callable[[int], dict]:
                 "labels": labels,
                 "per_label_metrics": metrics.per_label,
                 "pr_curves": metrics.pr_curves,
+                "confusion_matrix": metrics.confusion_matrix,  # with background, IoU 0.5
             }
         )
 

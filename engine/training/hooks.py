@@ -92,6 +92,8 @@ class EpochHooks:
             "valid": evaluation.metrics,
         }
         append_jsonl(run.trial_dir / "metrics.jsonl", record)
+        if run.tracker is not None:  # MLflow and TensorBoard, at step = epoch
+            run.tracker.log_epoch(record)
         if evaluation.keep_latest or run.stopper.update(epoch, score):
             self.save_best(model, labels, epoch, record["valid"], evaluation.details)
         pruned = run.reporter is not None and not math.isnan(score)

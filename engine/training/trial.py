@@ -14,6 +14,7 @@ evaluates, reports and writes the files above (engine/training/distributed.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ import torch
 
 from automl.engine.errors import AutomlError, TrialError
 from automl.engine.metrics import primary_metric_key
+from automl.engine.tracking import TrialTracker, open_trial_tracker
 from automl.engine.training import distributed
 from automl.engine.training.early_stopping import EarlyStopper
 from automl.engine.training.hooks import EpochHooks
@@ -86,6 +88,7 @@ class TrialRun:
     best_details: dict = field(default_factory=dict)
     reporter: object = None
     trainer: Trainer | None = None  # of the task kind and model runtime (trainers.py)
+    tracker: TrialTracker | None = None  # MLflow and TensorBoard (engine/tracking/), rank 0
 
     @property
     def elapsed_s(self) -> float:
@@ -175,6 +178,8 @@ def train_trial(run: TrialRun, cancel) -> str:
         from automl.engine.training.study import StudyReporter
 
         run.reporter = StudyReporter(spec.study)
+    if distributed.is_main():
+        run.tracker = open_trial_tracker(spec)
     return run.trainer.fit(run.inputs, settings, EpochHooks(run), device, cancel)
 
 
@@ -203,6 +208,8 @@ def finish(run: TrialRun, state_name: str, error: str | None) -> TrialResult:
         details=run.best_details,
     )
     result.write(run.trial_dir)
+    if run.tracker is not None:  # its plots and result.json are among the run's artifacts
+        run.tracker.finish(state_name, run.best_metrics)
     run.status.update(force=True, state=state_name, eta_s=0.0 if state_name == "complete" else None)
     return result
 
@@ -213,6 +220,24 @@ def write_plots(run: TrialRun) -> None:
         return
     plots = run.trial_dir / "plots"
     run.inputs.task.plots(read_jsonl(path), run.best_details, plots, run.primary_key)
+    write_prediction_grid(run.trial_dir / "outputs", run.inputs.valid_manifest, plots)
+
+
+def write_prediction_grid(package: Path, valid_manifest: Path, plots: Path) -> None:
+    """plots/predictions.png: the best epoch's model on the first validation images."""
+    from automl.engine.data.images import load_image_rgb
+    from automl.engine.data.manifest import read_manifest
+    from automl.engine.metrics.prediction_plots import MAX_GRID_IMAGES, plot_prediction_grid
+    from automl.engine.predict import Predictor
+
+    if not (package / "model.pt").is_file():
+        return
+    records = read_manifest(valid_manifest)
+    records = records[:: max(1, len(records) // MAX_GRID_IMAGES)][:MAX_GRID_IMAGES]  # spread
+    images = [load_image_rgb(record["image_url"]) for record in records]
+    results = Predictor.from_package(package).predict(images)
+    truths = [r["label"] if isinstance(r.get("label"), str) else None for r in records]
+    plot_prediction_grid(images, results, truths, plots / "predictions.png")
 
 
 def configure_logging(log_verbosity: str | None = None) -> None:
@@ -275,6 +300,8 @@ def preload() -> None:
     from automl.engine.training import study  # noqa: F401
 
     pyplot()
+    with contextlib.suppress(ImportError):  # TensorBoard event files, when installed
+        import torch.utils.tensorboard  # noqa: F401
 
 
 def write_early_failure(spec: TrialSpec | None, message: str) -> None:

@@ -34,7 +34,7 @@ from automl.engine.trials.result import (
     TrialResult,
     TrialStatus,
 )
-from automl.engine.trials.spec import SPEC_FILE, StudyRef, TrialData, TrialSpec
+from automl.engine.trials.spec import SPEC_FILE, StudyRef, TrackingRef, TrialData, TrialSpec
 
 __all__ = [
     "CANCELED",
@@ -50,6 +50,7 @@ __all__ = [
     "TIMEOUT",
     "TRIAL_MODULE",
     "StudyRef",
+    "TrackingRef",
     "TrialData",
     "TrialResult",
     "TrialSpec",

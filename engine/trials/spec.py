@@ -20,6 +20,7 @@ from automl.engine.utils.files import write_json_atomic
 
 SPEC_FILE = "spec.json"
 SPEC_VERSION = 1
+TRACKING_VERSION = 1  # the `tracking` object's own version (TrackingRef)
 METRIC_GOAL = "maximize"  # every primary metric is maximized (losses are not primary)
 REQUIRED_KEYS = ("task", "trial_dir", "primary_metric", "training_parameters", "data", "device")
 
@@ -75,12 +76,41 @@ class StudyRef:
 
 
 @dataclass(frozen=True)
+class TrackingRef:
+    """Where the trial logs its MLflow run (engine/tracking/): the store (redacted: the real
+    URI, credentials included, reaches the trial as MLFLOW_TRACKING_URI in its environment),
+    the experiment, and the job's run, the parent of the trial's nested run. Versioned on
+    its own: a spec.json written before tracking existed has no `tracking` key at all."""
+
+    uri: str
+    experiment_id: str
+    parent_run_id: str
+    version: ClassVar[int] = TRACKING_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "uri": self.uri,
+            "experiment_id": self.experiment_id,
+            "parent_run_id": self.parent_run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TrackingRef:
+        what = "tracking reference"
+        check_version(data, what=what, where=where, current=TRACKING_VERSION, legacy=False)
+        require_keys(data, ("uri", "experiment_id", "parent_run_id"), what=what, where=where)
+        return cls(str(data["uri"]), str(data["experiment_id"]), str(data["parent_run_id"]))
+
+
+@dataclass(frozen=True)
 class TrialSpec:
     """One trial's instructions (spec.json).
 
     `training_parameters`: every hyperparameter resolved (defaults filled); `params`: the
     sampled ones only; `resume`: continue from checkpoints/last.pt (recovery.py);
-    `n_threads`: CPU threads for torch; `device`: "cuda" or "cpu".
+    `n_threads`: CPU threads for torch; `device`: "cuda" or "cpu"; `tracking`: the MLflow
+    run to log into (optional: older spec.json files have none).
     """
 
     task: str
@@ -97,6 +127,7 @@ class TrialSpec:
     params: dict = field(default_factory=dict)
     resume: bool = False
     study: StudyRef | None = None
+    tracking: TrackingRef | None = None  # MLflow tracking is off without it
     version: ClassVar[int] = SPEC_VERSION
 
     @property
@@ -104,8 +135,9 @@ class TrialSpec:
         return self.training_parameters.get("model_name")
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of spec.json (key order as every release wrote it)."""
-        return {
+        """The JSON object of spec.json (key order as every release wrote it; `tracking`
+        only when set, so an untracked trial's spec is the shape older releases read)."""
+        data = {
             "version": self.version,
             "job_name": self.job_name,
             "run_dir": None if self.run_dir is None else str(self.run_dir),
@@ -122,6 +154,9 @@ class TrialSpec:
             "resume": self.resume,
             "study": None if self.study is None else self.study.to_dict(),
         }
+        if self.tracking is not None:
+            data["tracking"] = self.tracking.to_dict()
+        return data
 
     @classmethod
     def from_dict(cls, data: Any, where: str = SPEC_FILE) -> TrialSpec:
@@ -157,6 +192,7 @@ def _spec_fields(data: Mapping, where: str) -> dict[str, Any]:
     metric = data["primary_metric"]
     study = data.get("study")
     run_dir = data.get("run_dir")
+    tracking = data.get("tracking")  # absent from specs written before tracking existed
     return {
         "task": str(data["task"]),
         "trial_dir": Path(data["trial_dir"]),
@@ -172,4 +208,5 @@ def _spec_fields(data: Mapping, where: str) -> dict[str, Any]:
         "params": dict(data.get("params") or {}),
         "resume": bool(data.get("resume")),
         "study": None if not study else StudyRef.from_dict(study, where),
+        "tracking": None if not tracking else TrackingRef.from_dict(tracking, where),
     }
