@@ -9,8 +9,8 @@ STAMP  := $(VENV)/.installed
 install: $(STAMP)
 
 # --no-compile: Python writes the bytecode of the modules it imports on first use, instead of
-# pip compiling every file of a 6 GB install (torch, transformers, ...) up front (about a minute
-# on 2 cores). The tested versions of every other dependency come from constraints.txt (pip -c); pip takes
+# pip compiling every file of a 6 GB install (torch, transformers, ...) up front, most of them
+# never imported. The tested versions of every other dependency come from constraints.txt (pip -c); pip takes
 # torch/torchvision from the machine (capped by /etc/xdg/pip where present), never pinned here.
 $(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
