@@ -28,12 +28,13 @@ from automl.engine.sweep.standby import StandbyPool
 from automl.engine.sweep.summary import JobHeader, SummaryWriter, trial_rows, utc_now
 from automl.engine.trials import TrialData, TrialResult
 from automl.engine.trials.storage_url import redact_url
-from automl.engine.utils.files import write_json_atomic
+from automl.engine.utils.files import write_json_atomic, write_text_atomic
 from automl.engine.utils.processes import ProcessIdentity
 
 logger = logging.getLogger("automl.sweep")
 
 AUTOMODE_PLAN_FILE = "automode_plan.json"
+AUTOMODE_NOTES_FILE = "automode.md"  # each choice with its reason, as job-file lines
 
 
 class SweepSession:
@@ -184,6 +185,9 @@ class SweepSession:
         if plan.automode is not None:
             plan_json = plan.automode.to_json(plan.max_trials)
             write_json_atomic(self.run_dir / AUTOMODE_PLAN_FILE, plan_json)
+            write_text_atomic(
+                self.run_dir / AUTOMODE_NOTES_FILE, plan.automode.to_markdown(plan.max_trials)
+            )
             for index, config in enumerate(plan.automode.portfolio):
                 logger.info("automode plan %d: %s", index, config)
         logger.info(
