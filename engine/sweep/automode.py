@@ -287,7 +287,12 @@ def _portfolio_choices(
 ) -> list[Choice]:
     epochs = sized_epochs(data.n_train, hardware.device)
     return [
-        rules.learning_rate(lr, pretrained=True),
+        Choice(
+            "learning_rate",
+            round(lr, 6),
+            "the portfolio's rate (Azure's default for the model)",
+            rules.learning_rate_search(round(lr, 6)),
+        ),
         Choice("number_of_epochs", epochs, f"{epochs} epochs for {data.n_train} images"),
         Choice(
             "training_batch_size",
@@ -299,39 +304,48 @@ def _portfolio_choices(
 
 def _classification_choices(model, lr, batch, data, hardware, options, fixed) -> list[Choice]:
     """The data-aware rules of automode_rules.py for one classifier of the portfolio."""
-    on_gpu, side = hardware.device == "cuda", data.side
     made = [rules.learning_rate(lr, options.pretrained)]
-    crop = fixed.get("training_crop_size")
-    if not (schemas.model_family(model) or {}).get("crop_sizes_must_match"):  # not r224 ViTs
-        crop_choice = rules.crop_size(side, options.pretrained, on_gpu)
-        crop = crop or crop_choice.value
-        made += [
-            crop_choice,
-            Choice("validation_crop_size", crop_choice.value, "the training crop"),
-        ]
-        made.append(rules.validation_resize(crop_choice.value, side))
-    crop = crop or rules.GPU_MAX_CROP
-    if on_gpu:
-        made.append(
-            Choice(
-                "training_batch_size",
-                sized_batch(batch, data.n_train, hardware),
-                "Azure's default, scaled by GPU memory",
-            )
-        )
+    crop_choices, crop = _crop_choices(model, data.side, options, hardware, fixed)
+    made += crop_choices
+    if hardware.device == "cuda":
+        why = "Azure's default, scaled by GPU memory"
+        made.append(Choice("training_batch_size", sized_batch(batch, data.n_train, hardware), why))
     else:
         made.append(rules.cpu_batch(batch, crop, data.n_train))
-    epoch_s = rules.epoch_seconds(model, crop, data.n_train, on_gpu, hardware.n_cpus)
-    epochs = rules.epochs_for_budget(
-        sized_epochs(data.n_train, hardware.device), options.trial_budget_s, epoch_s
+    epoch_s = rules.epoch_seconds(
+        model, crop, data.n_train, hardware.device == "cuda", hardware.n_cpus
     )
-    epochs_value = fixed.get("number_of_epochs", epochs.value)
-    warmup_default = schemas.task_default("image_classification", "warmup_cosine_lr_warmup_epochs")
-    made += [epochs, rules.warmup_epochs(epochs_value, warmup_default)]
-    made += [rules.min_crop_area(side, epochs_value), rules.color_jitter(), rules.horizontal_flip()]
-    workers = schemas.task_default("image_classification", "number_of_workers")
-    made.append(rules.data_workers(data.n_train, side, workers))
+    data_epochs = sized_epochs(data.n_train, hardware.device)
+    epochs = rules.epochs_for_budget(data_epochs, options.trial_budget_s, epoch_s)
+    n_epochs = fixed.get("number_of_epochs", epochs.value)
+    made += [
+        epochs,
+        rules.warmup_epochs(n_epochs, _classification_default("warmup_cosine_lr_warmup_epochs")),
+    ]
+    made += [
+        rules.min_crop_area(data.side, n_epochs),
+        rules.color_jitter(),
+        rules.horizontal_flip(),
+    ]
+    made.append(
+        rules.data_workers(data.n_train, data.side, _classification_default("number_of_workers"))
+    )
     return made
+
+
+def _crop_choices(model, side, options, hardware, fixed) -> tuple[list[Choice], int]:
+    """Training and validation crops (a fixed training crop sizes validation too), and the
+    crop the epoch's cost is estimated at. The r224 ViTs take 224 px only: no choice."""
+    if (schemas.model_family(model) or {}).get("crop_sizes_must_match"):
+        return [], rules.GPU_MAX_CROP
+    choice = rules.crop_size(side, options.pretrained, hardware.device == "cuda")
+    crop = fixed.get("training_crop_size", choice.value)
+    validation = Choice("validation_crop_size", crop, "the training crop")
+    return [choice, validation, rules.validation_resize(crop, side)], crop
+
+
+def _classification_default(key: str):
+    return schemas.task_default("image_classification", key)  # the same for multi-label
 
 
 def _config(choices: list[Choice]) -> dict:

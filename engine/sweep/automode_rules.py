@@ -137,12 +137,16 @@ def learning_rate(default: float, pretrained: bool) -> Choice:
         value = default * FROM_SCRATCH_LR_FACTOR
         why = f"from scratch: {FROM_SCRATCH_LR_FACTOR}x Azure's fine-tuning default {default}"
     value = round(value, 6)
-    search = {
+    return Choice("learning_rate", value, why, learning_rate_search(value))
+
+
+def learning_rate_search(value: float) -> dict:
+    """TPE's learning-rate range: log-uniform, 4x either side of `value`."""
+    return {
         "type": "loguniform",
         "min_value": math.log(value / LR_SPREAD),
         "max_value": math.log(value * LR_SPREAD),
     }
-    return Choice("learning_rate", value, why, search)
 
 
 def cpu_batch(default: int, crop: int, n_train: int) -> Choice:

@@ -3,11 +3,13 @@ uses them (first trials, TPE space, automode.md)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import optuna
 import pytest
 import yaml
+from sweep_stubs import StubJob
 
 from automl.engine.sweep import automode_rules as rules
 from automl.engine.sweep.automode import (
@@ -155,6 +157,7 @@ def test_fixed_augmentation_keys_are_left_alone():
     for config, space in zip(plan.portfolio, plan.raw_search_space, strict=True):
         assert "augmentation_hflip" not in config and "augmentation_hflip" not in space
         assert "training_crop_size" not in config
+        assert config["validation_crop_size"] == 48  # follows the fixed training crop
 
 
 def test_markdown_has_a_reason_per_choice_as_job_file_lines():
@@ -170,3 +173,12 @@ def test_markdown_has_a_reason_per_choice_as_job_file_lines():
     assert space[0]["model_name"] == plan.portfolio[0]["model_name"]  # literals for one value
     assert space[0]["augmentation_hflip"] == {"type": "choice", "values": [True, False]}
     assert "32x32 px" in text and "10 classes" in text
+
+
+def test_the_run_directory_gets_automode_md(run, data, tmp_path):
+    job = StubJob(mode="automode", resolved={"limits": {"max_trials": 2}}, name="auto")
+    run(job, tmp_path / "run", data)
+    text = (tmp_path / "run" / "automode.md").read_text()
+    plan = json.loads((tmp_path / "run" / "automode_plan.json").read_text())
+    assert f"model_name: {plan['portfolio'][0]['model_name']}  # " in text
+    assert plan["choices"][0][0]["key"] == "model_name" and plan["choices"][0][0]["why"]
