@@ -46,10 +46,11 @@ def _context(plan: dict) -> str:
     size = f"{data.get('median_width')}x{data.get('median_height')} px (median)"
     budget = options.get("trial_budget_s")
     budget_text = f"{budget:.0f} s per trial" if budget else "no timeout to fit"
+    pretrained = _yaml_value(options.get("pretrained"))
     return (
         f"Data: {data['n_train']} training images, {size}, {data.get('n_classes')} classes. "
         f"Hardware: {hardware['device']}, {hardware.get('n_cpus')} CPUs, "
-        f"{hardware.get('n_gpus')} GPUs. Pretrained weights: {options.get('pretrained')}; "
+        f"{hardware.get('n_gpus')} GPUs. Pretrained weights: {pretrained}; "
         f"budget: {budget_text}.\n"
     )
 
@@ -63,11 +64,13 @@ def _choice_lines(entry: list[Choice]) -> str:
     return "".join(lines)
 
 
+def _yaml_value(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _range(search: dict) -> str:
     if search["type"] == "choice":
-        return "choice " + ", ".join(
-            str(v).lower() if isinstance(v, bool) else str(v) for v in search["values"]
-        )
+        return "choice " + ", ".join(_yaml_value(v) for v in search["values"])
     if search["type"] == "loguniform":
         return f"loguniform {math.exp(search['min_value']):.3g}-{math.exp(search['max_value']):.3g}"
     return f"{search['type']} {search['min_value']}-{search['max_value']}"
