@@ -9,24 +9,28 @@ Azure does not publish what its AutoMode samples (azure-reference §5.5), so thi
    ResNet-18 ...). Learning rates and batch sizes start from Azure's per-model defaults.
 2. **Sized to the data.** Epochs: 30 below 250 training images, 20 below 1,000, 15 below
    10,000, else 10 (CPU: at most 10). Batch sizes: Azure's defaults fit 12 GiB; they scale
-   with the GPU's memory (x0.5 to x2), are capped at 16 on CPU and never exceed the
-   training images. CNN classifiers train at a smaller crop (128-224) when the images are
-   small or the device is a CPU; detectors use a larger input when the objects are small
-   (median box under 1 % of the image) and a smaller one on CPU.
+   with the GPU's memory (x0.5 to x2), are capped on CPU and never exceed the training
+   images. Detectors use a larger input when the objects are small (median box under 1 %
+   of the image) and a smaller one on CPU. Classifiers follow the data-aware rules of
+   automode_rules.py: crop at the images' native scale (no 224 px crop of 32 px images
+   trained from scratch), milder augmentation for small images and short schedules,
+   epochs that fit each trial's share of `timeout_minutes`, the learning rate by whether
+   the weights are pretrained.
 3. **Then TPE around the best.** The portfolio takes about half of `max_trials` (at least
    2, at most its length); the rest is Bayesian sampling (TPE, multivariate, grouped) over
-   one sub-space per portfolio model, with the learning rate log-uniform within 4x of the
-   portfolio value and the rest fixed. The portfolio trials are TPE's first observations,
+   one sub-space per portfolio model: the learning rate log-uniform within 4x of the
+   portfolio value and, for classifiers, the augmentation (minimum crop area, colour
+   jitter, flip); the rest fixed. The portfolio trials are TPE's first observations,
    so it models from the first trial after them and gravitates to the best one.
 
 Values the user fixed in `training_parameters` always win: they are removed from the
 portfolio and the search space (a fixed `model_name` turns the portfolio into learning-rate
-variants of that model). The plan is written to `automode_plan.json` before any trial runs.
+variants of that model). The plan is written to `automode_plan.json` before any trial runs,
+and each choice with the reason for it to `automode.md`, as lines of a job file.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -34,11 +38,16 @@ from pathlib import Path
 
 from automl import schemas
 from automl.engine.data.manifest import read_manifest
+from automl.engine.sweep import automode_rules as rules
+from automl.engine.sweep.automode_notes import choices_markdown
+from automl.engine.sweep.automode_rules import Choice
 from automl.engine.sweep.space import SUBSPACE_PARAM, SearchSpace, Uniform
+from automl.engine.sweep.space import Choice as ChoiceDistribution
 from automl.engine.tasks import get_task
+from automl.engine.utils.hf_hub import automode_hub_candidates
 from automl.engine.utils.registry import Registry
 
-LR_SPREAD = 4.0  # TPE's learning-rate range: portfolio value / 4 .. x 4
+LR_SPREAD = rules.LR_SPREAD  # TPE's learning-rate range: portfolio value / 4 .. x 4
 SMALL_OBJECT_AREA = 0.01
 _PROFILE_SAMPLE = 200  # images whose size is read when the manifest lacks image_details
 
@@ -89,11 +98,13 @@ SEGMENTATION_CPU = [
 class Portfolio:
     """The proven configurations of one task kind, best first, on a GPU and on a CPU
     (model, learning rate, batch size, extra parameters), and how a configuration is sized
-    to the data (`sizes(model, extra, data, hardware) -> parameters`)."""
+    to the data (`sizes(model, extra, data, hardware) -> parameters`); `choices`, when
+    given, makes the data-aware choices of a configuration instead (see `_sized`)."""
 
     gpu: tuple[tuple, ...]
     cpu: tuple[tuple, ...]
     sizes: Callable[[str, dict, DataProfile, HardwareProfile], dict]
+    choices: Callable[..., list[Choice]] | None = None
 
 
 # AutoMode's portfolio per task kind (the task descriptor's `kind`); a new task kind
@@ -110,6 +121,15 @@ class DataProfile:
     median_height: int | None = None
     median_objects: float | None = None
     median_box_area: float | None = None
+    n_classes: int | None = None
+    median_labels: float | None = None  # labels per image (multi-label)
+
+    @property
+    def side(self) -> int | None:
+        """The median shorter side in pixels (None when unknown)."""
+        if self.median_width is None or self.median_height is None:
+            return None
+        return min(self.median_width, self.median_height)
 
 
 @dataclass
@@ -122,6 +142,16 @@ class HardwareProfile:
     n_cpus: int = 1
 
 
+@dataclass(frozen=True)
+class AutoModeOptions:
+    """What the job says beyond its data: whether trials start from pretrained weights,
+    and each trial's share of `timeout_minutes` in seconds (None: no budget to fit). A
+    multi-fidelity planner passes the budget of its first rung here."""
+
+    pretrained: bool = True
+    trial_budget_s: float | None = None
+
+
 @dataclass
 class AutoModePlan:
     """The portfolio (run first, in order) and the TPE space that follows it."""
@@ -132,6 +162,8 @@ class AutoModePlan:
     data: DataProfile
     hardware: HardwareProfile
     raw_search_space: list[dict] = field(default_factory=list)
+    choices: list[list[Choice]] = field(default_factory=list)  # per portfolio entry
+    options: AutoModeOptions = field(default_factory=AutoModeOptions)
 
     def to_json(self, max_trials: int) -> dict:
         """The record written to automode_plan.json (and sent in the "plan" event)."""
@@ -139,7 +171,9 @@ class AutoModePlan:
             "policy": "portfolio ordered by expected value, then TPE around the best",
             "data": asdict(self.data),
             "hardware": asdict(self.hardware),
+            "options": asdict(self.options),
             "portfolio": self.portfolio,
+            "choices": [[asdict(choice) for choice in entry] for entry in self.choices],
             "then": {
                 "sampling_algorithm": "bayesian",
                 "n_trials": max(0, max_trials - self.n_portfolio),
@@ -147,13 +181,22 @@ class AutoModePlan:
             },
         }
 
+    def to_markdown(self, max_trials: int) -> str:
+        """automode.md: every choice with its reason, as lines of a job file."""
+        return choices_markdown(self.portfolio, self.choices, self.to_json(max_trials))
+
     def enqueue_params(self, index: int) -> dict:
         """Optuna's fixed parameters of portfolio entry `index` (for study.enqueue_trial)."""
         config = self.portfolio[index]
         params = {SUBSPACE_PARAM: index} if len(self.search_space.subspaces) > 1 else {}
         for key, distribution in self.search_space.subspaces[index].items():
+            name = self.search_space.param_name(index, key)
             if isinstance(distribution, Uniform):
-                params[self.search_space.param_name(index, key)] = config[key]
+                params[name] = config[key]
+            elif isinstance(distribution, ChoiceDistribution):
+                stored = distribution.optuna_value(distribution.values.index(config[key]))
+                if stored is not None:
+                    params[name] = stored
         return params
 
 
@@ -164,14 +207,19 @@ def plan_automode(
     max_trials: int,
     fixed_params: dict,
     default_learning_rate: Callable[[str], float | None] | None = None,
+    options: AutoModeOptions | None = None,
 ) -> AutoModePlan:
     """The AutoMode plan for a job (see the module docstring for the policy)."""
+    options = options or AutoModeOptions()
     candidates = _candidates(task, hardware, fixed_params, default_learning_rate)
     n_portfolio = portfolio_size(len(candidates), max_trials)
-    portfolio = [_sized(task, c, data, hardware, fixed_params) for c in candidates[:n_portfolio]]
-    raw = [_tpe_subspace(config) for config in portfolio]
+    choices = [
+        _sized(task, c, data, hardware, fixed_params, options) for c in candidates[:n_portfolio]
+    ]
+    portfolio = [_config(entry) for entry in choices]
+    raw = [_tpe_subspace(entry) for entry in choices]
     space = SearchSpace.from_config(raw)
-    return AutoModePlan(portfolio, space, n_portfolio, data, hardware, raw)
+    return AutoModePlan(portfolio, space, n_portfolio, data, hardware, raw, choices, options)
 
 
 def portfolio_size(n_candidates: int, max_trials: int) -> int:
@@ -213,20 +261,98 @@ def portfolio_of(task: str) -> Portfolio:
 
 
 def _portfolio_table(task: str, on_gpu: bool) -> list[tuple]:
+    """The task kind's rows, then the curated Transformers classifiers whose weights are
+    cached or that a GPU trains in time (engine/utils/hf_hub.py automode_may_use)."""
     portfolio = portfolio_of(task)
-    return list(portfolio.gpu if on_gpu else portfolio.cpu)
+    return list(portfolio.gpu if on_gpu else portfolio.cpu) + automode_hub_candidates(task, on_gpu)
 
 
-def _sized(task, candidate, data: DataProfile, hardware: HardwareProfile, fixed: dict) -> dict:
+def _sized(task, candidate, data, hardware, fixed: dict, options: AutoModeOptions) -> list[Choice]:
+    """The choices of one portfolio entry, the user's fixed keys left out (model_name kept)."""
     model, lr, batch, extra = candidate[0], candidate[1], candidate[2], dict(candidate[3])
-    config = {
-        "model_name": model,
-        "learning_rate": round(lr, 6),
-        "number_of_epochs": sized_epochs(data.n_train, hardware.device),
-        "training_batch_size": sized_batch(batch, data.n_train, hardware),
-    }
-    config.update(portfolio_of(task).sizes(model, extra, data, hardware))
-    return {key: value for key, value in config.items() if key not in fixed or key == "model_name"}
+    portfolio = portfolio_of(task)
+    if portfolio.choices is not None:
+        made = portfolio.choices(model, lr, batch, data, hardware, options, fixed)
+    else:
+        made = _portfolio_choices(model, lr, batch, data, hardware)
+        made += [
+            Choice(k, v, "sized to the data")
+            for k, v in portfolio.sizes(model, extra, data, hardware).items()
+        ]
+    model_choice = Choice(
+        "model_name", model, "portfolio, cheap-to-strong on CPU, strong first on GPU"
+    )
+    return [model_choice] + [c for c in made if c.key not in fixed and c.key != "model_name"]
+
+
+def _portfolio_choices(
+    model, lr, batch, data: DataProfile, hardware: HardwareProfile
+) -> list[Choice]:
+    epochs = sized_epochs(data.n_train, hardware.device)
+    return [
+        Choice(
+            "learning_rate",
+            round(lr, 6),
+            "the portfolio's rate (Azure's default for the model)",
+            rules.learning_rate_search(round(lr, 6)),
+        ),
+        Choice("number_of_epochs", epochs, f"{epochs} epochs for {data.n_train} images"),
+        Choice(
+            "training_batch_size",
+            sized_batch(batch, data.n_train, hardware),
+            "Azure's default, sized to the memory",
+        ),
+    ]
+
+
+def _classification_choices(model, lr, batch, data, hardware, options, fixed) -> list[Choice]:
+    """The data-aware rules of automode_rules.py for one classifier of the portfolio."""
+    made = [rules.learning_rate(lr, options.pretrained)]
+    crop_choices, crop = _crop_choices(model, data.side, options, hardware, fixed)
+    made += crop_choices
+    if hardware.device == "cuda":
+        why = "Azure's default, scaled by GPU memory"
+        made.append(Choice("training_batch_size", sized_batch(batch, data.n_train, hardware), why))
+    else:
+        made.append(rules.cpu_batch(batch, crop, data.n_train))
+    epoch_s = rules.epoch_seconds(
+        model, crop, data.n_train, hardware.device == "cuda", hardware.n_cpus
+    )
+    data_epochs = sized_epochs(data.n_train, hardware.device)
+    epochs = rules.epochs_for_budget(data_epochs, options.trial_budget_s, epoch_s)
+    n_epochs = fixed.get("number_of_epochs", epochs.value)
+    made += [
+        epochs,
+        rules.warmup_epochs(n_epochs, _classification_default("warmup_cosine_lr_warmup_epochs")),
+    ]
+    made += [
+        rules.min_crop_area(data.side, n_epochs),
+        rules.color_jitter(),
+        rules.horizontal_flip(),
+    ]
+    made.append(
+        rules.data_workers(data.n_train, data.side, _classification_default("number_of_workers"))
+    )
+    return made
+
+
+def _crop_choices(model, side, options, hardware, fixed) -> tuple[list[Choice], int]:
+    """Training and validation crops (a fixed training crop sizes validation too), and the
+    crop the epoch's cost is estimated at. The r224 ViTs take 224 px only: no choice."""
+    if (schemas.model_family(model) or {}).get("crop_sizes_must_match"):
+        return [], rules.GPU_MAX_CROP
+    choice = rules.crop_size(side, options.pretrained, hardware.device == "cuda")
+    crop = fixed.get("training_crop_size", choice.value)
+    validation = Choice("validation_crop_size", crop, "the training crop")
+    return [choice, validation, rules.validation_resize(crop, side)], crop
+
+
+def _classification_default(key: str):
+    return schemas.task_default("image_classification", key)  # the same for multi-label
+
+
+def _config(choices: list[Choice]) -> dict:
+    return {choice.key: choice.value for choice in choices}
 
 
 def sized_epochs(n_train: int, device: str) -> int:
@@ -245,21 +371,6 @@ def sized_batch(default: int, n_train: int, hardware: HardwareProfile) -> int:
     return max(1, min(batch, n_train))
 
 
-def _classification_sizes(
-    model: str, extra: dict, data: DataProfile, hardware: HardwareProfile
-) -> dict:
-    if (schemas.model_family(model) or {}).get("crop_sizes_must_match"):
-        return {}  # the r224 ViTs take 224 px only
-    side = min(data.median_width or 224, data.median_height or 224)
-    crop = 224 if side >= 224 and hardware.device == "cuda" else max(128, min(224, side))
-    crop = 32 * round(crop / 32)
-    return {
-        "training_crop_size": crop,
-        "validation_crop_size": crop,
-        "validation_resize_size": int(crop * 256 / 224),
-    }
-
-
 def _detection_sizes(model: str, extra: dict, data: DataProfile, hardware: HardwareProfile) -> dict:
     small = data.median_box_area is not None and data.median_box_area < SMALL_OBJECT_AREA
     if not small:
@@ -269,16 +380,9 @@ def _detection_sizes(model: str, extra: dict, data: DataProfile, hardware: Hardw
     return {**extra, "min_size": int(extra["min_size"] * 4 / 3)}
 
 
-def _tpe_subspace(config: dict) -> dict:
-    subspace: dict = {key: {"type": "choice", "values": [value]} for key, value in config.items()}
-    if "learning_rate" in config:
-        lr = config["learning_rate"]
-        subspace["learning_rate"] = {
-            "type": "loguniform",
-            "min_value": math.log(lr / LR_SPREAD),
-            "max_value": math.log(lr * LR_SPREAD),
-        }
-    return subspace
+def _tpe_subspace(choices: list[Choice]) -> dict:
+    """Each choice's searched range, or the value itself when it is fixed."""
+    return {c.key: c.search or {"type": "choice", "values": [c.value]} for c in choices}
 
 
 def profile_data(task: str, train_manifest: Path) -> DataProfile:
@@ -290,6 +394,10 @@ def profile_data(task: str, train_manifest: Path) -> DataProfile:
         median_width=int(statistics.median(widths)) if widths else None,
         median_height=int(statistics.median(heights)) if heights else None,
     )
+    if get_task(task).multilabel:
+        counts = [len(r.get("label") or []) for r in records]
+        profile.median_labels = float(statistics.median(counts)) if counts else None
+    profile.n_classes = len({name for r in records for name in _label_names(r)})
     if get_task(task).objects:
         counts = [len(r.get("label") or []) for r in records]
         areas = [_box_area(box) for r in records for box in (r.get("label") or [])]
@@ -297,6 +405,13 @@ def profile_data(task: str, train_manifest: Path) -> DataProfile:
         profile.median_objects = float(statistics.median(counts)) if counts else None
         profile.median_box_area = float(statistics.median(areas)) if areas else None
     return profile
+
+
+def _label_names(record: dict) -> list[str]:
+    label = record.get("label")
+    if isinstance(label, str):
+        return [label]
+    return [x if isinstance(x, str) else x.get("label") for x in label or [] if x is not None]
 
 
 def _image_sizes(records: list[dict]) -> tuple[list[int], list[int]]:
@@ -345,7 +460,8 @@ PORTFOLIOS.add(
     Portfolio(
         gpu=tuple((m, lr, b, {}) for m, lr, b in CLASSIFICATION_GPU),
         cpu=tuple((m, lr, b, {}) for m, lr, b in CLASSIFICATION_CPU),
-        sizes=_classification_sizes,
+        sizes=lambda model, extra, data, hardware: {},
+        choices=_classification_choices,
     ),
 )
 PORTFOLIOS.add("detection", Portfolio(tuple(DETECTION_GPU), tuple(DETECTION_CPU), _detection_sizes))

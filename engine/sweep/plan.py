@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from automl.engine.sweep import automode as automode_policy
+from automl.engine.sweep import automode_rules, groups
 from automl.engine.sweep import fidelity as fidelity_policy
-from automl.engine.sweep import groups
 from automl.engine.sweep.samplers import normalize_sampling
 from automl.engine.sweep.space import SearchSpace
 
@@ -62,9 +62,7 @@ def plan_sweep(job, data, gpus: list[int], resolver: ParameterResolver) -> Sweep
     if job.mode == "sweep":
         _plan_manual_sweep(plan, job)
     elif job.mode == "automode":
-        plan.automode = _plan_automode(
-            job, data, gpus, plan.max_trials, plan.fixed_params, resolver
-        )
+        plan.automode = _plan_automode(job, data, gpus, plan, resolver)
         plan.space = plan.automode.search_space
         plan.sampling = {
             "type": "bayesian",
@@ -129,7 +127,7 @@ def integer_hyperparameters(task: str) -> set[str]:
     return names
 
 
-def _plan_automode(job, data, gpus, max_trials, fixed, resolver):
+def _plan_automode(job, data, gpus, plan: SweepPlan, resolver):
     memory = _gpu_memory_gb(gpus[0]) if gpus else None
     hardware = automode_policy.profile_hardware(gpus, memory, os.cpu_count() or 1)
     profile = automode_policy.profile_data(job.task, Path(data.train_manifest))
@@ -138,8 +136,26 @@ def _plan_automode(job, data, gpus, max_trials, fixed, resolver):
         return resolver(job.task, {"model_name": model}).get("learning_rate")
 
     return automode_policy.plan_automode(
-        job.task, profile, hardware, max_trials, fixed, default_learning_rate
+        job.task,
+        profile,
+        hardware,
+        plan.max_trials,
+        plan.fixed_params,
+        default_learning_rate,
+        automode_options(job.task, plan),
     )
+
+
+def automode_options(task: str, plan: SweepPlan) -> automode_policy.AutoModeOptions:
+    """Pretrained weights or not (the user's value, else the schema default) and each
+    trial's share of timeout_minutes: what AutoMode's rules need beyond the data."""
+    from automl import schemas
+
+    pretrained = plan.fixed_params.get("pretrained", schemas.task_default(task, "pretrained"))
+    budget = automode_rules.trial_budget_s(
+        plan.timeout_minutes, plan.max_trials, plan.max_concurrent
+    )
+    return automode_policy.AutoModeOptions(pretrained=bool(pretrained), trial_budget_s=budget)
 
 
 def _gpu_memory_gb(index: int) -> float | None:

@@ -28,12 +28,13 @@ from automl.engine.sweep.standby import StandbyPool
 from automl.engine.sweep.summary import JobHeader, SummaryWriter, best_row, trial_rows, utc_now
 from automl.engine.trials import TrialData, TrialResult
 from automl.engine.trials.storage_url import redact_url
-from automl.engine.utils.files import write_json_atomic
+from automl.engine.utils.files import write_json_atomic, write_text_atomic
 from automl.engine.utils.processes import ProcessIdentity
 
 logger = logging.getLogger("automl.sweep")
 
 AUTOMODE_PLAN_FILE = "automode_plan.json"
+AUTOMODE_NOTES_FILE = "automode.md"  # each choice with its reason, as job-file lines
 
 
 class SweepSession:
@@ -186,6 +187,9 @@ class SweepSession:
             if plan.fidelity is not None:
                 plan_json["fidelity"] = plan.fidelity.to_json()
             write_json_atomic(self.run_dir / AUTOMODE_PLAN_FILE, plan_json)
+            write_text_atomic(
+                self.run_dir / AUTOMODE_NOTES_FILE, plan.automode.to_markdown(plan.max_trials)
+            )
             for index, config in enumerate(plan.automode.portfolio):
                 logger.info("automode plan %d: %s", index, config)
             for line in plan.fidelity.why if plan.fidelity is not None else ():

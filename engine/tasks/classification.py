@@ -178,24 +178,43 @@ class RandomResizedCropBox:
 
 
 class ClassificationTrainTransform:
-    """RandomResizedCrop, horizontal flip, colour jitter with p=0.5, tensor, normalise."""
+    """RandomResizedCrop, horizontal flip, colour jitter with p=0.5, tensor, normalise.
+
+    Azure's transform by default; `min_crop_area`, `color_jitter` and `hflip` (our extension,
+    the job keys `augmentation_*`) make it milder for small images and short schedules."""
 
     decodes_lazily = True  # takes a LazyImage: the crop decides how much to decode
 
-    def __init__(self, crop_size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD, p_jitter=0.5):
-        self.crop = RandomResizedCropBox(crop_size)
-        self.jitter = AffineColorJitter()
-        self.p_jitter = p_jitter
+    def __init__(
+        self,
+        crop_size: int,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        p_jitter=0.5,
+        *,
+        min_crop_area: float | None = None,
+        color_jitter: float | None = None,
+        hflip: bool = True,
+    ):
+        crop_options = {} if min_crop_area is None else {"scale": (min_crop_area, 1.0)}
+        self.crop = RandomResizedCropBox(crop_size, **crop_options)
+        jitter_options = {} if color_jitter is None else dict.fromkeys(_JITTER_KEYS, color_jitter)
+        self.jitter = AffineColorJitter(**jitter_options)
+        self.p_jitter = p_jitter if color_jitter != 0 else 0.0
+        self.p_flip = 0.5 if hflip else 0.0
         self.normalize = ChannelNormalizer(mean, std)
 
     def __call__(self, image: Image.Image | LazyImage) -> torch.Tensor:
         image = self.crop(image)
-        flip, jitter = torch.rand(2).tolist()
-        if flip < 0.5:
+        flip, jitter = torch.rand(2).tolist()  # drawn either way: the same seeds, the same crops
+        if flip < self.p_flip:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         if jitter < self.p_jitter:
             return self.normalize.with_affine(image, *self.jitter.sample_for(image))
         return self.normalize(image)
+
+
+_JITTER_KEYS = ("brightness", "contrast", "saturation", "hue")
 
 
 class ClassificationValidTransform:
@@ -228,9 +247,21 @@ def build_train_transform(
     training_crop_size: int,
     mean: tuple[float, ...] = IMAGENET_MEAN,
     std: tuple[float, ...] = IMAGENET_STD,
+    *,
+    min_crop_area: float | None = None,
+    color_jitter: float | None = None,
+    hflip: bool = True,
 ) -> Callable:
-    """The training transform of both classification tasks."""
-    return ClassificationTrainTransform(training_crop_size, mean, std)
+    """The training transform of both classification tasks (Azure's unless the
+    augmentation_* keys of the job make it milder; None keeps Azure's value)."""
+    return ClassificationTrainTransform(
+        training_crop_size,
+        mean,
+        std,
+        min_crop_area=min_crop_area,
+        color_jitter=color_jitter,
+        hflip=hflip,
+    )
 
 
 def build_valid_transform(

@@ -27,7 +27,11 @@ from automl.engine.models import ModelSpec, build_model, freeze_layer_groups
 from automl.engine.training import checkpoints, distributed
 from automl.engine.training.distributed import current, distributed_sampler
 from automl.engine.training.hooks import EpochHooks
-from automl.engine.training.settings import CommonTrainingSettings, TrainingSettings
+from automl.engine.training.settings import (
+    CommonTrainingSettings,
+    TrainingSettings,
+    augmentation_settings,
+)
 from automl.engine.training.trainers import EpochTrainer, TrialInputs
 
 logger = logging.getLogger("automl.training")
@@ -132,7 +136,8 @@ def build_dataloaders(
     valid_records = read_manifest(trial.valid_manifest)
     mean, std = model_spec.mean, model_spec.std
     preprocessing = trial.task.preprocessing
-    train_tf = preprocessing.train(settings.training_crop_size, mean, std)
+    augmentation = augmentation_settings(settings, trial.task.name)
+    train_tf = preprocessing.train(settings.training_crop_size, mean, std, **augmentation)
     valid_tf = preprocessing.valid(
         settings.validation_resize_size, settings.validation_crop_size, mean, std
     )

@@ -72,6 +72,30 @@ class TrainingSettings(CommonTrainingSettings):
     training_crop_size: int
     validation_crop_size: int
     validation_resize_size: int
+    # our extension (schema: "Extension of automl-vision"); None (a spec written before
+    # these keys existed) means the schema default, Azure's transform
+    augmentation_min_crop_area: float | None = None
+    augmentation_color_jitter: float | None = None
+    augmentation_hflip: bool | None = None
+
+
+AUGMENTATION_KEYS = (
+    "augmentation_min_crop_area",
+    "augmentation_color_jitter",
+    "augmentation_hflip",
+)
+
+
+def augmentation_settings(settings: TrainingSettings, task: str) -> dict:
+    """The training augmentation of a classification trial as the transform's keyword
+    arguments (`min_crop_area`, `color_jitter`, `hflip`), absent keys at their schema default."""
+    from automl import schemas
+
+    values = {}
+    for key in AUGMENTATION_KEYS:
+        value = getattr(settings, key)
+        values[key] = schemas.task_default(task, key) if value is None else value
+    return {key.removeprefix("augmentation_"): value for key, value in values.items()}
 
 
 @dataclass(frozen=True, kw_only=True)

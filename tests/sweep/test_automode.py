@@ -26,8 +26,8 @@ def test_cpu_portfolio_starts_cheap_and_sizes_to_the_data():
     first = plan.portfolio[0]
     assert first["model_name"] == "mobilenetv2"
     assert first["number_of_epochs"] == 10  # 30 for < 250 images, capped at 10 on CPU
-    assert first["training_batch_size"] == 16
-    assert first["training_crop_size"] == 128  # small images
+    assert first["training_batch_size"] == 25  # 28 at a 96 px crop, at most n_train / 4
+    assert first["training_crop_size"] == 96  # 48 px images, pretrained: 2x upscale
     assert plan.n_portfolio == 5 == len(plan.search_space.subspaces)
 
 
