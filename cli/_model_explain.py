@@ -1,4 +1,5 @@
-"""`automl model explain`: why a model decided what it did: classifiers (reference §7.3),
+"""`automl model explain`: why a model decided what it did: classifiers
+(docs/azure-compatibility.md §7.3),
 detectors and instance segmenters (D-RISE, our extension).
 
 Registered onto the `model` noun by cli/model.py (`register(app)`).

@@ -12,7 +12,7 @@ from automl.engine.config.issues import Issue, warning
 from automl.engine.config.support import how_to_fix, outside_bounds, support_of
 from automl.engine.utils.quoting import quote
 
-# Distributions bayesian sampling supports (reference section 5.2).
+# Distributions bayesian sampling supports (docs/azure-compatibility.md §5.2).
 BAYESIAN_DISTRIBUTIONS = ("choice", "uniform", "quniform")
 
 

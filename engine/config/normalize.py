@@ -17,7 +17,7 @@ from automl import schemas
 from automl.engine.config.issues import Issue, warning
 from automl.engine.utils.quoting import quote
 
-# v1 spellings Azure still accepts, mapped to the v2 value (reference section 13).
+# v1 spellings Azure still accepts, mapped to the v2 value (docs/azure-compatibility.md §13).
 VALUE_ALIASES = {"model_size": {"xlarge": "extra_large"}}
 
 

@@ -1,6 +1,7 @@
 """The values a search-space distribution can draw, as the sweep's sampler draws them.
 
-Ranges follow Azure's definitions (azure-reference §2.5): `loguniform` bounds are exponents
+Ranges follow Azure's definitions (docs/azure-compatibility.md §2.5): `loguniform` bounds are
+exponents
 of the sampling algorithm's `logbase`, `randint(upper)` is 0..upper-1, q-forms round to the
 nearest multiple of q. Azure's `normal` and `lognormal` have no bounds; the sweep draws them
 through their quantiles within `NORMAL_QUANTILES` (about mu +- 4.75 sigma), so that range is

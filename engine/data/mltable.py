@@ -1,4 +1,5 @@
-"""MLTable files as Azure defines them (reference §6.2), for JSON-lines image datasets.
+"""MLTable files as Azure defines them (docs/azure-compatibility.md §6.2), for JSON-lines image
+datasets.
 
 Supported: `paths` items `file`, `folder` and `pattern` (globs `*`, `?`, `[abc]`, `**`),
 local or `file://` or fsspec URLs; transformations `read_json_lines` (`encoding`,

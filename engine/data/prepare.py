@@ -67,7 +67,8 @@ class _JobData:
 
 @dataclass
 class ImageOptions:
-    """advanced_settings that decide how remote images are read (reference §3.8)."""
+    """advanced_settings that decide how remote images are read (docs/azure-compatibility.md
+    §3.8)."""
 
     stream: bool = False
     cache_bytes: int = 0

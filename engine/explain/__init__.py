@@ -1,4 +1,5 @@
-"""Explanations of classification predictions (reference §7.3), and of object detection
+"""Explanations of classification predictions (docs/azure-compatibility.md §7.3), and of object
+detection
 and instance segmentation predictions (our extension).
 
 Classification methods (registered in `METHODS` under Azure's names): `xrai` (saliency's

@@ -56,7 +56,7 @@ class ExplainError(AutomlError):
 
 @dataclass(frozen=True)
 class ExplainParameters:
-    """Azure's `xai_parameters` (reference §7.3), checked; build with `checked()`.
+    """Azure's `xai_parameters` (docs/azure-compatibility.md §7.3), checked; build with `checked()`.
 
     `method` None is the task's default (`xrai`; `drise` for detection and segmentation).
     `n_masks`, `mask_res` and `seed` are D-RISE's (our extension; bounded by the
@@ -81,7 +81,8 @@ class ExplainParameters:
         if problems:
             raise ExplainError(
                 "bad explanation parameters: " + "; ".join(problems),
-                hint="see `automl model explain --help` (Azure xai_parameters, reference §7.3)",
+                hint="see `automl model explain --help` (Azure xai_parameters, "
+                "docs/azure-compatibility.md §7.3)",
             )
         return self
 

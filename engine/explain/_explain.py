@@ -134,7 +134,7 @@ def explain_images(
     should_stop: StopCheck | None = None,
     **xai_parameters: Any,
 ) -> list[dict]:
-    """Explain each image (reference §7.3), JSON-ready, one dict per image.
+    """Explain each image (docs/azure-compatibility.md §7.3), JSON-ready, one dict per image.
 
     `xai_parameters` are `ExplainParameters` fields (`method`, `n_steps`, ..., D-RISE's
     `n_masks`, `mask_res`, `seed`); an unknown one is a TypeError. Classifiers: keys

@@ -1,4 +1,5 @@
-"""Explain a detector's or instance segmenter's objects (our extension of reference §7.3).
+"""Explain a detector's or instance segmenter's objects (our extension of
+docs/azure-compatibility.md §7.3).
 
 The objects are the boxes the predictor reports for the image (a scoring request's
 `boxes`), the highest-scoring `drise_objects` of them; each gets a saliency map from an

@@ -1,4 +1,5 @@
-"""Model export: ONNX with Azure's input/output names (reference §11), parity-checked.
+"""Model export: ONNX with Azure's input/output names (docs/azure-compatibility.md §11),
+parity-checked.
 
 Public names: `export_onnx(predictor, output, *, batch_size, dynamic_batch, opset,
 normalization, images, tolerance) -> ExportResult`, `ExportError`, `sample_images(n)`.

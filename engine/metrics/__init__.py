@@ -15,7 +15,8 @@ from automl.engine.metrics.classification import (
     multilabel_metrics,
 )
 
-# Primary-metric names of a job file -> the key our metric dicts use (reference §1, §8.1).
+# Primary-metric names of a job file -> the key our metric dicts use (docs/azure-compatibility.md
+# §1, §8.1).
 PRIMARY_METRIC_KEYS = {
     "accuracy": "accuracy",
     "iou": "iou",

@@ -1,4 +1,4 @@
-"""Classification metrics with Azure's names (reference §8.1, §8.2), numpy only.
+"""Classification metrics with Azure's names (docs/azure-compatibility.md §8.1, §8.2), numpy only.
 
 Definitions follow scikit-learn (which Azure's scoring library calls); tests compare
 against it on fixed inputs. Conventions: a ratio with a zero denominator is 0 (sklearn's

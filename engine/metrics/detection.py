@@ -1,4 +1,4 @@
-"""Object detection and instance segmentation metrics (reference §8.3).
+"""Object detection and instance segmentation metrics (docs/azure-compatibility.md §8.3).
 
 `DetectionEvaluator(labels, metric_type=, iou_threshold=, use_masks=)` collects one image at
 a time (`add(prediction, target)`, pixel boxes, 1-based labels as torchvision uses) and

@@ -20,7 +20,8 @@ class ModelSpec:
     trains and predicts it ("torch": our loop; "ultralytics": YOLO's). `source` is where its
     pretrained weights come from ("torchvision", "timm", "ultralytics" or "builtin": none).
     `layer_groups` are the ordered parameter-name prefixes that `layers_to_freeze: N` freezes
-    (the first N groups), adapted from Azure's table (reference §3.10) to the parameter names
+    (the first N groups), adapted from Azure's table (docs/azure-compatibility.md §3.10) to the
+    parameter names
     of the library module we build. `grad_clip` is Azure's runtime rule: clip by value 5.0,
     ViTs by norm 1.0.
     """

@@ -1,6 +1,8 @@
-"""The classification models of Azure's list (reference §4.1) plus `test_tiny_cnn`.
+"""The classification models of Azure's list (docs/azure-compatibility.md §4.1) plus
+`test_tiny_cnn`.
 
-Layer groups follow reference §3.10, written with the parameter names of the module we
+Layer groups follow docs/azure-compatibility.md §3.10, written with the parameter names of the
+module we
 actually build: timm's SE-ResNeXt names its stem `conv1`/`bn1` where Azure's
 (pretrainedmodels) used `layer0`, and timm ViTs keep `cls_token`/`pos_embed` beside
 `patch_embed`, so those share the first group.

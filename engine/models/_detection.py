@@ -1,4 +1,5 @@
-"""Torchvision detectors of Azure's list (reference §4.1): Faster R-CNN and Mask R-CNN with
+"""Torchvision detectors of Azure's list (docs/azure-compatibility.md §4.1): Faster R-CNN and Mask
+R-CNN with
 ResNet-18..152 FPN backbones, RetinaNet ResNet-50 FPN, plus tiny variants for tests.
 
 Pretrained weights: the ResNet-50 models load torchvision's COCO detection weights (the
@@ -8,7 +9,8 @@ train the FPN and heads from scratch. Pretrained backbones use FrozenBatchNorm2d
 of 2 images cannot estimate batch statistics), as torchvision's own builders do; a model
 trained from scratch uses BatchNorm2d.
 
-Layer groups (`layers_to_freeze`, reference §3.10) are the backbone's `conv1`(+`bn1`),
+Layer groups (`layers_to_freeze`, docs/azure-compatibility.md §3.10) are the backbone's
+`conv1`(+`bn1`),
 `layer1` .. `layer4`; R-CNN and RetinaNet freeze conv1 + layer1 by default when pretrained.
 """
 
@@ -245,10 +247,10 @@ TILE_KEYS = ("tile_grid_size", "tile_overlap_ratio", "tile_predictions_nms_thres
 
 
 def detection_settings(task: str, model_name: str, labels: list[str], params: dict) -> dict:
-    """settings.json of a detector (reference §10.3), in Azure's runtime names.
+    """settings.json of a detector (docs/azure-compatibility.md §10.3), in Azure's runtime names.
 
     Tiling keys are written when the trial trained with tiles; users may add them to an
-    untiled model's settings.json to tile at inference only (reference §9).
+    untiled model's settings.json to tile at inference only (docs/azure-compatibility.md §9).
     """
     from automl.schemas import runtime_names
 

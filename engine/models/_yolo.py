@@ -46,8 +46,8 @@ YOLO_FAMILY = "yolo"
 YOLO_RUNTIME = "ultralytics"
 SIZE_SCALES = {"small": "s", "medium": "m", "large": "l", "extra_large": "x", "xlarge": "x"}
 SIZE_ALIASES = {"xlarge": "extra_large"}  # Azure's v1 spelling
-# backbone layers model.0 .. model.9 (reference §3.10), the same prefixes Ultralytics'
-# `freeze=N` uses
+# backbone layers model.0 .. model.9 (docs/azure-compatibility.md §3.10), the same prefixes
+# Ultralytics' `freeze=N` uses
 YOLO_GROUPS = tuple((f"model.{i}.",) for i in range(10))
 # name -> (task, Ultralytics YAML stem ({scale} filled in)); the COCO checkpoint of each
 # size is in schemas/weights.json
@@ -129,7 +129,7 @@ def default_model_size() -> str:
 
 
 def model_scale(model_size: str | None) -> str:
-    """Azure's model_size (reference §3.6) as Ultralytics' scale letter."""
+    """Azure's model_size (docs/azure-compatibility.md §3.6) as Ultralytics' scale letter."""
     size = model_size or default_model_size()
     if size not in SIZE_SCALES:
         raise TrialError(
@@ -268,14 +268,16 @@ def register_yolo_models() -> None:
 
 
 def yolo_image_size(params: dict) -> int:
-    """image_size rounded up to a multiple of 32, as Azure's runtime does (reference §3.6)."""
+    """image_size rounded up to a multiple of 32, as Azure's runtime does
+    (docs/azure-compatibility.md §3.6)."""
     size = int(params.get("image_size") or schemas.task_default(DETECTION_TASK, "image_size"))
     return -(-size // 32) * 32
 
 
 def yolo_settings(task: str, model_name: str, labels: list[str], params: dict) -> dict:
-    """settings.json of a YOLO model (reference §10.3, runtime names): img_size, model_size,
-    box_score_thresh, nms_iou_thresh, tiling keys when trained with tiles, mask settings."""
+    """settings.json of a YOLO model (docs/azure-compatibility.md §10.3, runtime names):
+    img_size, model_size, box_score_thresh, nms_iou_thresh, tiling keys when trained with
+    tiles, mask settings."""
     settings = {
         "task": task,
         "model_name": model_name,
@@ -284,7 +286,7 @@ def yolo_settings(task: str, model_name: str, labels: list[str], params: dict) -
         "model_size": params.get("model_size") or default_model_size(),
         "box_score_thresh": params["box_score_threshold"],
         "nms_iou_thresh": params["nms_iou_threshold"],
-        "max_det": schemas.inference_default(task, "max_det"),  # reference §11.3
+        "max_det": schemas.inference_default(task, "max_det"),  # docs/azure-compatibility.md §11.3
     }
     settings.update(tile_settings(params, schemas.runtime_names(task)))
     if get_task(task).masks:

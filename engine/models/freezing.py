@@ -1,4 +1,5 @@
-"""`layers_to_freeze`: freeze the first N layer groups of a model (reference §3.10)."""
+"""`layers_to_freeze`: freeze the first N layer groups of a model (docs/azure-compatibility.md
+§3.10)."""
 
 from __future__ import annotations
 

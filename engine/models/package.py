@@ -46,7 +46,7 @@ REQUIRED_PACKAGES = ("torch", "torchvision", "timm", "pillow", "numpy", "automl-
 def package_settings(
     task: str, model_name: str, labels: list[str], training_parameters: dict
 ) -> dict:
-    """settings.json of any model (reference §10.3): its family writes it."""
+    """settings.json of any model (docs/azure-compatibility.md §10.3): its family writes it."""
     return family_of(model_name).package_settings(task, model_name, labels, training_parameters)
 
 

@@ -1,4 +1,5 @@
-"""The predictor: the one place a model package becomes predictions (reference §7.2).
+"""The predictor: the one place a model package becomes predictions (docs/azure-compatibility.md
+§7.2).
 
 Public names:
 - `Predictor.from_package(dir, *, device="cpu", settings=None)` and `Predictor.predict(images)`;

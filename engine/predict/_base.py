@@ -73,7 +73,7 @@ class TaskPredictor(ABC):
 
     @abstractmethod
     def predict_batch(self, images: list[Image.Image]) -> list[dict]:
-        """Azure response objects (reference §7.2), one per image."""
+        """Azure response objects (docs/azure-compatibility.md §7.2), one per image."""
 
     def decode_size(self, width: int, height: int) -> tuple[int, int] | None:
         """The smallest size a width x height image may be decoded at without changing the

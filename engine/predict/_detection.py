@@ -1,4 +1,5 @@
-"""Predictors of object detection and instance segmentation (reference §7.2, §9, §10.3).
+"""Predictors of object detection and instance segmentation (docs/azure-compatibility.md §7.2, §9,
+§10.3).
 
 Preprocessing is the validation one of engine/tasks/detection.py (the image as a [0, 1]
 tensor; the model resizes and normalises inside). With `tile_grid_size` in the settings
@@ -29,7 +30,7 @@ logger = logging.getLogger("automl.predict")
 
 def tiling_settings(predictor: TaskPredictor) -> tuple:
     """(tile grid or None, overlap ratio, NMS threshold of merged tiles) of a package; a
-    task that does not tile (instance segmentation, reference §9) has no grid."""
+    task that does not tile (instance segmentation, docs/azure-compatibility.md §9) has no grid."""
     grid = predictor.settings.get("tile_grid_size")
     if not grid or not predictor.task.tiling:
         return None, None, None

@@ -1,6 +1,7 @@
 """Predictors of Ultralytics YOLO packages (object detection and instance segmentation).
 
-The one definition of YOLO preprocessing and post-processing (reference §11.2, §11.3):
+The one definition of YOLO preprocessing and post-processing (docs/azure-compatibility.md §11.2,
+§11.3):
 letterbox each image to `img_size` x `img_size` (aspect ratio kept, the image scaled to fit
 as in Ultralytics' training, padding colour 114 centred), `/255`; then class-aware NMS
 (`box_score_thresh`, `nms_iou_thresh`, at most `max_det` boxes), the padding undone and the

@@ -182,7 +182,7 @@ def value_bytes(value: str | bytes | bytearray, where: str = "image") -> bytes:
 
 def parse_data_item(value: object, where: str = "image") -> tuple[str | bytes, dict | None]:
     """One `input_data.data` item: plain base64 -> (base64, None); a JSON string with
-    `image_base64` (reference §7.3) -> (base64, options)."""
+    `image_base64` (docs/azure-compatibility.md §7.3) -> (base64, options)."""
     if isinstance(value, str) and value.lstrip().startswith("{"):
         try:
             item = load_json_bounded(value, where)

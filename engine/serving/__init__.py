@@ -1,4 +1,5 @@
-"""The online endpoint (reference §7): `create_app(predictor, ...)` and `serve(...)`.
+"""The online endpoint (docs/azure-compatibility.md §7): `create_app(predictor, ...)` and
+`serve(...)`.
 
 Public names: `create_app`, `serve`, `server_config`, `generate_key`, `BatchingWorker`,
 `ServingLimits`, `Budget`, `ConcurrencyGate`, `default_allowed_hosts`,

@@ -43,7 +43,8 @@ SCORE_REQUEST_SCHEMA = {
                         "data": {
                             "type": "array",
                             "description": "base64 images, or JSON strings with image_base64, "
-                            "model_explainability and xai_parameters (reference §7.3)",
+                            "model_explainability and xai_parameters "
+                            "(docs/azure-compatibility.md §7.3)",
                             "items": {"type": "string"},
                         },
                     },

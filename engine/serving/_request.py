@@ -1,4 +1,5 @@
-"""Azure's scoring request (reference §7.1, §7.3): parsed and checked, with messages."""
+"""Azure's scoring request (docs/azure-compatibility.md §7.1, §7.3): parsed and checked, with
+messages."""
 
 from __future__ import annotations
 

@@ -166,7 +166,8 @@ class Scorer:
         return results
 
     async def _explain(self, items, images, results: list[dict], cancelled) -> None:
-        """Add visualizations/attributions to the results of XAI items (reference §7.3);
+        """Add visualizations/attributions to the results of XAI items (docs/azure-compatibility.md
+        §7.3);
         detection and segmentation results also get `explained_boxes` (D-RISE)."""
         wanted = [i for i, item in enumerate(items) if item.explain is not None]
         if not wanted:

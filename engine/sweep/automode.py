@@ -1,6 +1,7 @@
 """AutoMode: our own, documented sweep policy for `max_trials > 1` without a search space.
 
-Azure does not publish what its AutoMode samples (azure-reference §5.5), so this is ours:
+Azure does not publish what its AutoMode samples (docs/azure-compatibility.md §5.5), so this is
+ours:
 
 1. **Portfolio first.** Each task has a list of proven configurations (model, learning
    rate, epochs, batch size, image size), ordered by expected value: on a GPU the stronger

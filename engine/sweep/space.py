@@ -1,4 +1,4 @@
-"""Azure search spaces as Optuna define-by-run suggestions (azure-reference §2.5, §5.1).
+"""Azure search spaces as Optuna define-by-run suggestions (docs/azure-compatibility.md §2.5, §5.1).
 
 A job's `search_space` is a list of sub-spaces. A trial first picks a sub-space (the
 categorical parameter `__subspace`, only when there are several), then suggests each of its
@@ -146,7 +146,7 @@ def parse_distribution(spec: Any, where: str, *, logbase: float = math.e) -> Dis
     except (KeyError, TypeError, ValueError) as error:
         raise ConfigError(
             f"{where}: invalid {kind} distribution {dict(spec)!r} ({error}); "
-            f"see azure-reference §2.5 for its keys"
+            f"see docs/azure-compatibility.md §2.5 for its keys"
         ) from None
 
 

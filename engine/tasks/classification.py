@@ -1,4 +1,4 @@
-"""Classification preprocessing (Azure's, reference §3.12 and §11.2).
+"""Classification preprocessing (Azure's, docs/azure-compatibility.md §3.12 and §11.2).
 
 Defined once here and used by training, validation, batch scoring, the endpoint, ONNX parity
 checks and explanations alike.

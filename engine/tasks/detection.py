@@ -1,4 +1,5 @@
-"""Object detection and instance segmentation preprocessing (reference §3.12, §11.2).
+"""Object detection and instance segmentation preprocessing (docs/azure-compatibility.md §3.12,
+§11.2).
 
 Defined once here and used by training, validation, the predictor and tiling alike.
 Torchvision detectors normalise (ImageNet mean/std) and resize (min_size/max_size) inside

@@ -1,4 +1,4 @@
-"""Tiling for small objects (reference §9), with Azure's tile geometry.
+"""Tiling for small objects (docs/azure-compatibility.md §9), with Azure's tile geometry.
 
 - `parse_tile_grid("3x2") -> (3, 2)`: W tiles along the width, H along the height.
 - `tile_windows(width, height, grid, overlap)`: tile_width = w / (r + (1 - r) W), tiles start
@@ -88,7 +88,8 @@ def _per_object(value, boxes: torch.Tensor) -> bool:
 
 
 class TiledDetectionDataset(Dataset):
-    """Each image of `base` plus its tiles that hold annotations (reference §9 training).
+    """Each image of `base` plus its tiles that hold annotations (docs/azure-compatibility.md §9
+    training).
 
     `base` is a DetectionDataset without transforms; `transforms(image, target)` runs on
     the full image and on each tile alike.

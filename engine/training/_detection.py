@@ -60,7 +60,7 @@ class DetectionData:
 
 def tile_grid_of(tile_grid_size: str | None, task: TaskDescriptor) -> tuple[int, int] | None:
     """The tile grid, or None; a task without tiling refuses one (instance segmentation
-    does not tile, reference §9)."""
+    does not tile, docs/azure-compatibility.md §9)."""
     if not tile_grid_size:
         return None
     if not task.tiling:

@@ -7,7 +7,8 @@ Ultralytics' callbacks. What stays ours, exactly as for every other family:
 - the data: our train/validation manifests converted once to Ultralytics' layout
   (engine/data/converters/_yolo_export.py, cached by content hash next to the run's
   manifests); with tile_grid_size the training set also holds each image's annotated
-  tiles (reference §9), validation stays full images (the YOLO predictor tiles them);
+  tiles (docs/azure-compatibility.md §9), validation stays full images (the YOLO predictor tiles
+  them);
 - the hyperparameters: Azure names mapped to Ultralytics arguments (`ultralytics_arguments`);
 - the validation: after each epoch (`on_fit_epoch_end`) the EMA model is scored by OUR
   DetectionEvaluator through the YOLO predictor on the same validation manifest as the
@@ -60,7 +61,8 @@ CALLBACK_EVENTS = (
 
 @dataclass(frozen=True, kw_only=True)
 class YoloTrainingSettings(CommonTrainingSettings):
-    """YOLO trials: the common keys plus reference §3.6 (and tiling, object detection)."""
+    """YOLO trials: the common keys plus docs/azure-compatibility.md §3.6 (and tiling, object
+    detection)."""
 
     image_size: int
     model_size: str
@@ -94,7 +96,8 @@ def yolo_export(trial: TrialInputs) -> YoloExport:
 
 
 def training_tiling(trial: TrialInputs) -> YoloTiling | None:
-    """The training tiles when the trial trains on tiles (reference §9), else None."""
+    """The training tiles when the trial trains on tiles (docs/azure-compatibility.md §9), else
+    None."""
     from automl.engine.training._detection import tile_grid_of
 
     params = trial.training_parameters
@@ -120,7 +123,8 @@ def amp_mode(device: Device):
 
 
 def augmentation_arguments(settings: YoloTrainingSettings) -> dict:
-    """apply_mosaic_for_yolo and apply_automl_train_augmentations (reference §3.8, §3.12):
+    """apply_mosaic_for_yolo and apply_automl_train_augmentations (docs/azure-compatibility.md
+    §3.8, §3.12):
     the second off means no random affine (scale, translate) and no horizontal flip."""
     mosaic = bool(advanced_setting(settings, "apply_mosaic_for_yolo"))
     if bool(advanced_setting(settings, "apply_automl_train_augmentations")):

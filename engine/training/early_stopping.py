@@ -1,4 +1,5 @@
-"""Best-epoch tracking and early stopping with Azure's semantics (reference §3.13)."""
+"""Best-epoch tracking and early stopping with Azure's semantics (docs/azure-compatibility.md
+§3.13)."""
 
 from __future__ import annotations
 

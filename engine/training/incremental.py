@@ -1,6 +1,6 @@
 """Incremental training: start a trial from an earlier model's weights.
 
-Sources (reference §3.9 and our extension):
+Sources (docs/azure-compatibility.md §3.9 and our extension):
 - `checkpoint_run_id`: a job name (its best model: wherever the index of runs says, else
   under ./runs or beside this job's run directory), `job/trial`, a run directory or a model
   package folder;

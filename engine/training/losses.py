@@ -1,4 +1,4 @@
-"""Loss functions, with Azure's `weighted_loss` rule (reference §3.4).
+"""Loss functions, with Azure's `weighted_loss` rule (docs/azure-compatibility.md §3.4).
 
 weighted_loss 0: no weights; 1: sqrt(class weights); 2: class weights. Weights apply only
 when the training set is imbalanced: max class count // min class count > 2. Multi-class

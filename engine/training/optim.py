@@ -1,4 +1,5 @@
-"""Optimizers and learning-rate schedules with Azure's formulas (reference §3.3, §3.13)."""
+"""Optimizers and learning-rate schedules with Azure's formulas (docs/azure-compatibility.md §3.3,
+§3.13)."""
 
 from __future__ import annotations
 

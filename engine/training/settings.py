@@ -18,7 +18,8 @@ OPTIONAL_KEYS = ("checkpoint_frequency", "layers_to_freeze", "random_seed", "che
 
 @dataclass(frozen=True, kw_only=True)
 class CommonTrainingSettings:
-    """The keys every task's trainer reads: Azure v2 names (reference §3.3) plus our
+    """The keys every task's trainer reads: Azure v2 names (docs/azure-compatibility.md §3.3) plus
+    our
     extension `pretrained`. Fields with a default are optional in the spec."""
 
     model_name: str
@@ -66,7 +67,7 @@ class CommonTrainingSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainingSettings(CommonTrainingSettings):
-    """Classification trials: the common keys plus reference §3.4."""
+    """Classification trials: the common keys plus docs/azure-compatibility.md §3.4."""
 
     weighted_loss: int
     training_crop_size: int

@@ -1,4 +1,4 @@
-"""COCO JSON: boxes, polygon and RLE segmentation (reference §6.3)."""
+"""COCO JSON: boxes, polygon and RLE segmentation (docs/azure-compatibility.md §6.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`filename,labels` CSV for multi-label classification (reference §6.3).
+"""`filename,labels` CSV for multi-label classification (docs/azure-compatibility.md §6.3).
 
 Labels are separated by spaces as in Azure's sample, or by `|` or `;` (detected per file,
 or `--separator`). The header line is skipped; lines without exactly two fields are

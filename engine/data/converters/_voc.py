@@ -1,4 +1,4 @@
-"""Pascal VOC XML, one file per image (reference §6.3; `difficult` -> isCrowd).
+"""Pascal VOC XML, one file per image (docs/azure-compatibility.md §6.3; `difficult` -> isCrowd).
 
 The source may be a folder of XML files, one XML file, or a dataset root as people have
 it: `Annotations/` (or `annotations/`) beside `JPEGImages/` (or `images/`), also inside a

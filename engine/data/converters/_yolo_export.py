@@ -4,7 +4,8 @@
 `yolo/<key>/images/{train,valid}/` (images linked, or re-encoded for URLs and odd
 formats), `labels/{train,valid}/<stem>.txt` (detection `cls cx cy w h`, segmentation
 `cls x1 y1 x2 y2 ...`, normalised; crowd objects left out) and `data.yaml`. With tiling the
-training set also holds each image's annotated tiles (reference §9); validation stays full
+training set also holds each image's annotated tiles (docs/azure-compatibility.md §9); validation
+stays full
 images. The YOLO trainer (engine/training/_yolo.py) calls it and supplies the tile geometry.
 """
 
@@ -134,7 +135,8 @@ def split_dirs(root: Path, split: str) -> tuple[Path, Path]:
 def write_yolo_tiles(
     root: Path, i: int, record: dict, labels: list[str], tiling: YoloTiling
 ) -> int:
-    """The annotated tiles of manifest row `i` as extra training images (reference §9:
+    """The annotated tiles of manifest row `i` as extra training images
+    (docs/azure-compatibility.md §9:
     boxes intersected with each tile and made relative to it, tiles without boxes left
     out), the same tiles TiledDetectionDataset gives the torchvision families; returns how
     many were written."""

@@ -1,4 +1,4 @@
-"""What Azure's early-termination policies share (azure-reference §5.3).
+"""What Azure's early-termination policies share (docs/azure-compatibility.md §5.3).
 
 An interval is one reported evaluation of the primary metric (one evaluated epoch). A
 policy is applied only at evaluation points: intervals that are multiples of
@@ -104,5 +104,5 @@ def require_keys(settings: Mapping[str, Any], policy: str, *keys: str) -> None:
     if missing:
         raise ConfigError(
             f"$.sweep.early_termination: the {policy} policy needs {', '.join(missing)}",
-            hint=f"add {missing[0]}: to early_termination (azure-reference §5.3)",
+            hint=f"add {missing[0]}: to early_termination (docs/azure-compatibility.md §5.3)",
         )
