@@ -33,8 +33,6 @@ SettingsWriter = Callable[[str, str, list[str], dict], dict]
 PackageConfigReader = Callable[[dict, Path], dict]
 # (checked build config, task) -> the untrained module
 ConfigBuilder = Callable[[dict, str], nn.Module]
-# (model) -> extra model.pt entries in plain types (e.g. a Transformers model's config)
-RecordExtras = Callable[[nn.Module], dict]
 
 
 @dataclass(frozen=True)
@@ -48,8 +46,6 @@ class ModelFamily:
     - `package_config` / `build_from_config`: families whose architecture is recorded in the
       package (YOLO's model YAML) check it when the package is read and rebuild from it;
       None: the package is rebuilt with `build` from its settings.
-    - `record_extras`: entries the family adds to model.pt (a Transformers model's config),
-      which its `package_config` reads back.
     - `distributed`: its trials may train on several GPUs with our DDP (Ultralytics' own
       loop trains YOLO on one).
     """
@@ -60,7 +56,6 @@ class ModelFamily:
     package_settings: SettingsWriter
     package_config: PackageConfigReader | None = None
     build_from_config: ConfigBuilder | None = None
-    record_extras: RecordExtras | None = None
     distributed: bool = True
 
 

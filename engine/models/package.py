@@ -2,9 +2,7 @@
 
 model.pt          {"state_dict", "task", "model_name", "labels", "settings",
                    "training_parameters", "format_version": 1} (+ "model_yaml" for
-                   Ultralytics models, "hf_config" for Transformers models);
-                   torch.load(weights_only=True)
-config.json       Transformers models: their config (a copy of hf_config; never read back)
+                   Ultralytics models); torch.load(weights_only=True)
 settings.json     inference settings (Azure runtime names: valid_resize_size, ...)
 labels.json       class names in index order
 MLmodel           MLflow python_function descriptor, loader: automl.engine.predict.mlflow_loader
@@ -80,9 +78,6 @@ def model_record(
     }
     if isinstance(getattr(model, "yaml", None), dict):  # Ultralytics models: their YAML dict
         record["model_yaml"] = model.yaml
-    extras = family_of(model_name).record_extras
-    if extras is not None:  # e.g. a Transformers model's config (hf_config)
-        record.update(extras(model))
     return record
 
 
@@ -102,8 +97,6 @@ def write_model_package(
     save_torch_atomic(record, out_dir / MODEL_FILE)
     write_json_atomic(out_dir / "settings.json", settings)
     write_json_atomic(out_dir / "labels.json", list(labels))
-    if isinstance(record.get("hf_config"), dict):  # for readers of Transformers models
-        write_json_atomic(out_dir / "config.json", record["hf_config"])
     write_text_atomic(out_dir / "MLmodel", mlmodel_text(task, model_name))
     write_text_atomic(out_dir / "requirements.txt", requirements_text())
     return out_dir
