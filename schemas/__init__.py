@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ MODELS_PATH = SCHEMA_DIR / "models.json"
 LIMITS_PATH = SCHEMA_DIR / "limits.json"
 WEIGHTS_PATH = SCHEMA_DIR / "weights.json"
 PACKAGE_SETTINGS_PATH = SCHEMA_DIR / "package_settings.schema.json"
+HUB_WEIGHTS = "model.safetensors"  # the one weights file fetched for a hub id (no pickles)
 
 
 @lru_cache(maxsize=1)
@@ -147,17 +149,40 @@ def task_default(task: str, name: str) -> Any:
 
 
 def model_defaults(task: str, model: str) -> dict[str, Any]:
-    """Defaults that differ for `model` (e.g. vitb16r224: batch 48); {} when none."""
+    """Defaults that differ for `model` (e.g. vitb16r224: batch 48); {} when none. Models
+    of the Transformers family take `hub_defaults` first (the per-model ones win)."""
     table = _models()["model_defaults"].get(_check_task(task), {})
-    return copy.deepcopy(table.get(model, {}))
+    family = model_family(model)
+    base = _models()["hub_defaults"].get(task, {}) if family and family.get("hub_ids") else {}
+    return copy.deepcopy({**base, **table.get(model, {})})
 
 
 def model_family(model: str) -> dict | None:
-    """The family entry of `model` in models.json (excluded_keys, layer_groups), or None."""
+    """The family entry of `model` in models.json (excluded_keys, layer_groups), or None;
+    a Transformers hub id (`org/name`) belongs to the family that takes hub ids."""
     for name, family in _models()["families"].items():
         if model in family["models"]:
             return {"name": name, **family}
+    if is_hub_id(model):
+        for name, family in _models()["families"].items():
+            if family.get("hub_ids"):
+                return {"name": name, **family}
     return None
+
+
+def hub_id_pattern() -> str:
+    """The rule of a Transformers hub id (`org/name`): `$defs/hub_model_id` of the schema."""
+    return _job_schema()["$defs"]["hub_model_id"]["pattern"]
+
+
+def is_hub_id(model: object) -> bool:
+    """Whether `model` is written as a Transformers hub id (`org/name`)."""
+    return isinstance(model, str) and re.fullmatch(hub_id_pattern(), model) is not None
+
+
+def curated_hub_ids(task: str) -> list[str]:
+    """The hub ids of `task`'s model list (Azure's curated ones)."""
+    return [name for name in model_names(task) if is_hub_id(name)]
 
 
 def family_distributed(model: str) -> bool:
@@ -266,6 +291,8 @@ def pretrained_weights(model: str) -> dict | None:
     none: {"source": "torchvision", "weights", "file", "url"}, {"source": "timm", "weights",
     "repo", "file"} or {"source": "ultralytics", "weights", "files": {model_size: file}}."""
     entry = _weights().get(model)
+    if entry is None and is_hub_id(model):  # any hub id: its safetensors in the hub cache
+        return {"source": "huggingface", "weights": model, "repo": model, "file": HUB_WEIGHTS}
     return copy.deepcopy(entry) if entry is not None else None
 
 

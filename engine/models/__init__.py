@@ -20,6 +20,7 @@ from torch import nn
 from automl.engine.models import (
     _classification,  # noqa: F401  (registers the families and models)
     _detection,  # noqa: F401  (registers the families and models)
+    _hf_classification,  # noqa: F401  (the transformers family's classifiers; hub ids)
     _hf_detection,  # noqa: F401  (registers the families; imports transformers only to build)
     _yolo,  # noqa: F401  (registers the family and models; imports ultralytics only to build)
 )

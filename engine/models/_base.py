@@ -45,7 +45,39 @@ class ModelSpec:
         return self.weights_id is not None
 
 
-MODELS: Registry[ModelSpec] = Registry("model")
+# a name no entry holds -> the spec of a model built on demand (a Transformers hub id), or None
+ModelResolver = Callable[[str], "ModelSpec | None"]
+
+
+class ModelRegistry(Registry[ModelSpec]):
+    """The model registry: registered names, and names its resolvers recognise (hub ids
+    `org/name`), whose specs are made on each lookup and never listed."""
+
+    def __init__(self) -> None:
+        super().__init__("model")
+        self.resolvers: list[ModelResolver] = []
+
+    def resolve(self, name: object) -> ModelSpec | None:
+        if not isinstance(name, str):
+            return None
+        return next((s for r in self.resolvers if (s := r(name)) is not None), None)
+
+    def get(self, name: str) -> ModelSpec:
+        if name not in self._entries and (spec := self.resolve(name)) is not None:
+            return spec
+        return super().get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries or self.resolve(name) is not None
+
+
+MODELS = ModelRegistry()
+
+
+def register_model_resolver(resolver: ModelResolver) -> ModelResolver:
+    """Let `resolver` answer lookups of names no registered model has (first answer wins)."""
+    MODELS.resolvers.append(resolver)
+    return resolver
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:

@@ -17,7 +17,7 @@ loss and when decoding predictions, so the two agree. Scores: softmax without th
 "no object" class for models that have one (DETR), else a sigmoid per class (Deformable,
 Conditional DETR, RT-DETR: focal-loss heads); each query keeps its best class.
 
-Nothing here imports Transformers: the wrapped model is built by engine/models/_hf_detection.py.
+Nothing here imports Transformers: engine/models/_hf_detection.py builds the wrapped model.
 """
 
 from __future__ import annotations
@@ -63,6 +63,12 @@ class HfDetector(nn.Module):
     def config(self):
         return self.model.config
 
+    def package_record(self) -> dict:
+        """What model.pt records beside the state dict: the config.json content."""
+        from automl.engine.models._hf import config_record
+
+        return {"hf_config": config_record(self.model)}
+
     def forward(self, images: list[torch.Tensor], targets: list[dict] | None = None):
         scales = [self.scale_of(image) for image in images]
         pixels, pixel_mask = self.batch(images, scales)
@@ -91,13 +97,17 @@ class HfDetector(nn.Module):
     def batch(self, images: list[torch.Tensor], scales: list[float]) -> tuple:
         """Resized, normalised images padded into one tensor, and the mask of real pixels."""
         resized = [
-            F.interpolate(image[None], scale_factor=scale, mode="bilinear", recompute_scale_factor=True)[0]
+            F.interpolate(
+                image[None], scale_factor=scale, mode="bilinear", recompute_scale_factor=True
+            )[0]
             for image, scale in zip(images, scales, strict=True)
         ]
         height = _round_up(max(r.shape[-2] for r in resized))
         width = _round_up(max(r.shape[-1] for r in resized))
         pixels = resized[0].new_zeros(len(resized), 3, height, width)
-        pixel_mask = torch.zeros(len(resized), height, width, dtype=torch.long, device=pixels.device)
+        pixel_mask = torch.zeros(
+            len(resized), height, width, dtype=torch.long, device=pixels.device
+        )
         for i, image in enumerate(resized):
             h, w = image.shape[-2:]
             pixels[i, :, :h, :w] = (image - self.mean) / self.std
@@ -120,7 +130,9 @@ class HfDetector(nn.Module):
             labels["masks"] = self.canvas_masks(target["masks"], scale, canvas)
         return labels
 
-    def canvas_masks(self, masks: torch.Tensor, scale: float, canvas: tuple[int, int]) -> torch.Tensor:
+    def canvas_masks(
+        self, masks: torch.Tensor, scale: float, canvas: tuple[int, int]
+    ) -> torch.Tensor:
         out = masks.new_zeros((masks.shape[0], *canvas), dtype=torch.float32)
         if masks.shape[0] == 0:
             return out
@@ -142,9 +154,11 @@ class HfDetector(nn.Module):
         keep = torch.nonzero(scores > self.score_thresh).flatten()
         keep = keep[scores[keep].argsort(descending=True)][: self.detections_per_img]
         height, width = size
-        boxes = _xyxy(outputs.pred_boxes[i, keep].float()) * torch.tensor(
-            [canvas[1], canvas[0], canvas[1], canvas[0]], device=logits.device
-        ) / scale
+        boxes = (
+            _xyxy(outputs.pred_boxes[i, keep].float())
+            * torch.tensor([canvas[1], canvas[0], canvas[1], canvas[0]], device=logits.device)
+            / scale
+        )
         limits = torch.tensor([width, height, width, height], device=logits.device)
         result = {
             "boxes": torch.minimum(boxes.clamp(min=0), limits),

@@ -82,6 +82,7 @@ def ultralytics_url(facts: dict, spec: ModelSpec) -> str:
 WEIGHTS_URLS = {
     "torchvision": lambda facts, spec: facts["url"],
     "timm": lambda facts, spec: hub_file_url(facts),
+    "huggingface": lambda facts, spec: hub_file_url(facts),
     "ultralytics": ultralytics_url,
 }
 
@@ -109,11 +110,12 @@ def url_reachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> bool:
 
 
 # the environment variable that forbids a source's downloads, where the library has one
-OFFLINE_VARIABLES = {"timm": "HF_HUB_OFFLINE"}
+OFFLINE_VARIABLES = {"timm": "HF_HUB_OFFLINE", "huggingface": "HF_HUB_OFFLINE"}
 # how a user points a source at another cache folder
 CACHE_SETTINGS = {
     "torchvision": "TORCH_HOME / HF_HOME",
     "timm": "TORCH_HOME / HF_HOME",
+    "huggingface": "HF_HOME / HF_HUB_CACHE",
     "ultralytics": "Ultralytics' weights_dir (`yolo settings weights_dir=...`)",
 }
 
@@ -193,9 +195,17 @@ def download_timm(spec: ModelSpec) -> None:
     hf_hub_download(facts["repo"], facts["file"])
 
 
+def download_hub_model(spec: ModelSpec) -> None:
+    """A Transformers hub id: its config, preprocessor config and safetensors weights."""
+    from automl.engine.utils.hf_hub import fetch_hub_model
+
+    fetch_hub_model(weights_facts(spec)["repo"])
+
+
 DOWNLOADS = {
     "torchvision": download_torchvision,
     "timm": download_timm,
+    "huggingface": download_hub_model,
     "ultralytics": download_ultralytics,
 }
 

@@ -78,6 +78,8 @@ def model_record(
     }
     if isinstance(getattr(model, "yaml", None), dict):  # Ultralytics models: their YAML dict
         record["model_yaml"] = model.yaml
+    if callable(getattr(model, "package_record", None)):  # Transformers models: hf_config
+        record.update(model.package_record())
     return record
 
 

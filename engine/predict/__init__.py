@@ -15,6 +15,7 @@ from __future__ import annotations
 from automl.engine.predict import (  # noqa: F401  (each registers its predictors)
     _classification,
     _detection,
+    _hf_classification,
     _hf_detection,  # imports Transformers only when a model is built
     _yolo,  # imports Ultralytics only when a YOLO predictor is built
 )

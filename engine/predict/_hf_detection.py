@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from automl.engine.predict._base import OnnxProgram, PredictError, TaskPredictor, register_predictor
+from automl.engine.predict._base import OnnxProgram, TaskPredictor, register_predictor
 from automl.engine.predict._detection import (
     DetectionPredictor,
     PolygonsFromMasks,

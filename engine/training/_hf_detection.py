@@ -12,7 +12,7 @@ the spec's `grad_clip`).
 
 from __future__ import annotations
 
-from automl.engine.models._hf_detection import transformers_module
+from automl.engine.models._hf import transformers_module
 from automl.engine.training._detection import DetectionTrainer
 from automl.engine.training.trainers import TrialInputs
 
@@ -21,5 +21,7 @@ class HfDetectionTrainer(DetectionTrainer):
     """image_object_detection and image_instance_segmentation with Transformers models."""
 
     def build(self, trial: TrialInputs, settings, device, cancel):
-        transformers_module()  # a missing install is one line before any data is read
+        transformers_module(
+            trial.model_name
+        )  # a missing install is one line before any data is read
         return super().build(trial, settings, device, cancel)

@@ -162,6 +162,7 @@ def _register_builtin_trainers() -> None:
     yolo = LazyRef("automl.engine.training._yolo:YoloTrainer")
     hf_detection = LazyRef("automl.engine.training._hf_detection:HfDetectionTrainer")
     register_trainer("classification", "torch", classification)
+    register_trainer("classification", "transformers", classification)  # hub-id classifiers
     for kind in ("detection", "segmentation"):
         register_trainer(kind, "torch", detection)
         register_trainer(kind, "ultralytics", yolo)

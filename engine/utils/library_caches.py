@@ -90,12 +90,14 @@ def _ultralytics_root() -> Path:
 CACHE_DIRS = {
     "torchvision": lambda: torch_hub_dir() / "checkpoints",
     "timm": lambda: hf_hub_cache(),
+    "huggingface": lambda: hf_hub_cache(),  # Transformers hub ids
     "ultralytics": lambda: ultralytics_weights_dir(),
 }
 
 
 def cache_dir(source: str) -> Path:
-    """The folder a weights source ("torchvision", "timm", "ultralytics") caches into."""
+    """The folder a weights source ("torchvision", "timm", "huggingface", "ultralytics")
+    caches into."""
     return CACHE_DIRS[source]()
 
 
@@ -110,7 +112,7 @@ def file_name(facts: dict, model_size: str | None = None) -> str:
 
 def cached_file(facts: dict, model_size: str | None = None) -> Path | None:
     """The cached weights file of a weights.json entry, or None when not downloaded."""
-    if facts["source"] == "timm":  # the hub cache keeps snapshots per revision
+    if facts["source"] in ("timm", "huggingface"):  # the hub cache keeps snapshots per revision
         from huggingface_hub import try_to_load_from_cache
 
         found = try_to_load_from_cache(facts["repo"], facts["file"])
