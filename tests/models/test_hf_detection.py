@@ -170,6 +170,21 @@ def test_curated_mmd_deformable_detr_trains_transformers_deformable_detr(cached_
 
 
 @pytest.mark.slow
+def test_onnx_export_of_deformable_attention_is_refused_in_one_line(cached_snapshot):
+    import torch
+
+    from automl.engine.predict import PredictError
+    from automl.engine.predict._hf_detection import HfDetectionPredictor
+
+    cached_snapshot(TINY_DEFORMABLE)
+    meta = {"task": "image_object_detection", "model_name": MMD_DEFORMABLE, "labels": ["a", "b"]}
+    predictor = HfDetectionPredictor(build(MMD_DEFORMABLE), meta, settings(), torch.device("cpu"))
+    with pytest.raises(PredictError, match="deformable_detr models is not supported") as caught:
+        predictor.onnx_program()
+    assert "facebook/detr-resnet-50" in caught.value.hint and "\n" not in caught.value.args[0]
+
+
+@pytest.mark.slow
 def test_any_detection_hub_id_builds_from_its_cached_config(cached_snapshot):
     from automl.engine.errors import AutomlError
     from automl.engine.models import MODELS
