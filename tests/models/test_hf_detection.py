@@ -44,6 +44,43 @@ TINY_DEFORMABLE = {
     "decoder_n_points": 2,
     "num_feature_levels": 3,
 }
+TINY_CONDITIONAL = {
+    "model_type": "conditional_detr",
+    "use_timm_backbone": False,
+    "use_pretrained_backbone": False,
+    "backbone_config": {**TINY_BACKBONE, "out_features": ["stage4"]},
+    "d_model": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+    "num_queries": 10,
+}
+TINY_RT_DETR = {
+    "model_type": "rt_detr",
+    "use_pretrained_backbone": False,
+    "backbone_config": {
+        **TINY_BACKBONE,
+        "model_type": "rt_detr_resnet",
+        "embedding_size": 16,
+        "hidden_sizes": [16, 32, 64, 64],
+        "out_features": ["stage2", "stage3", "stage4"],
+    },
+    "encoder_in_channels": [32, 64, 64],
+    "decoder_in_channels": [32, 32, 32],
+    "d_model": 32,
+    "encoder_hidden_dim": 32,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "decoder_n_points": 2,
+    "num_queries": 10,
+}
 MMD_DEFORMABLE = "mmd-3x-deformable-detr_refine_twostage_r50_16xb2-50e_coco"
 
 
@@ -148,6 +185,30 @@ def test_tiny_models_speak_torchvisions_detector_interface(name, task):
         assert set(output["labels"].tolist()) <= {1, 2}  # 1-based, as torchvision's
         if task == "image_instance_segmentation":
             assert output["masks"].shape == (10, 1, height, width)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("config", "mean"), [(TINY_CONDITIONAL, 0.485), (TINY_DEFORMABLE, 0.485), (TINY_RT_DETR, 0.0)]
+)
+def test_detr_family_members_train_and_predict_through_the_wrapper(cached_snapshot, config, mean):
+    """Conditional DETR, Deformable DETR and RT-DETR by hub id: a training step and boxes
+    (RT-DETR's processor only rescales: no ImageNet mean)."""
+    import torch
+
+    cached_snapshot(config)
+    model = build("someorg/detector", box_score_threshold=0.0)
+    assert model.config.model_type == config["model_type"]
+    assert float(model.mean[0]) == pytest.approx(mean)
+    images, targets = images_and_targets()
+    model.train()
+    loss = model(images, targets)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss)
+    model.eval()
+    with torch.no_grad():
+        outputs = model(images)
+    assert [len(output["boxes"]) for output in outputs] == [10, 10]
 
 
 @pytest.mark.slow
