@@ -190,34 +190,22 @@ def build_detector_from_config(config, task: str) -> nn.Module:
     return wrap(new_model(config, task), default_settings(task))
 
 
-def curated_spec(name: str, task: str, hub_id: str) -> ModelSpec:
+def detr_spec(name: str, task: str, hub_id: str | None) -> ModelSpec:
+    """A curated name (weights from `hub_id`'s cache) or, without `hub_id`, the tiny test
+    model built from TINY_DETR_CONFIG."""
+    extra = {"hub_id": hub_id} if hub_id else {"config": TINY_DETR_CONFIG}
     return ModelSpec(
         name=name,
         tasks=(task,),
         family=HUB_FAMILY,
         runtime=HUB_RUNTIME,
-        source="huggingface",
+        source="huggingface" if hub_id else "builtin",
         builder=build_hub_detector,
         layer_groups=(),
-        input_size=800,
+        input_size=800 if hub_id else 64,
         weights_id=hub_id,
         grad_clip=("norm", 0.1),  # DETR's reference training clips by norm 0.1
-        extra={"hub_id": hub_id},
-    )
-
-
-def tiny_spec(name: str, task: str) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        tasks=(task,),
-        family=HUB_FAMILY,
-        runtime=HUB_RUNTIME,
-        source="builtin",
-        builder=build_hub_detector,
-        layer_groups=(),
-        input_size=64,
-        grad_clip=("norm", 0.1),
-        extra={"config": TINY_DETR_CONFIG},
+        extra=extra,
     )
 
 
@@ -232,9 +220,9 @@ def register_hub_detectors() -> None:
             )
         )
     for name, (task, hub_id) in CURATED.items():
-        register_model(curated_spec(name, task, hub_id))
+        register_model(detr_spec(name, task, hub_id))
     for name, task in TINY_MODELS.items():
-        register_model(tiny_spec(name, task))
+        register_model(detr_spec(name, task, None))
 
 
 register_hub_detectors()

@@ -15,6 +15,17 @@ from _support.paths import AUTOML
 
 pytest.importorskip("transformers")
 
+# the transformer of every tiny config: d_model 32, one encoder and decoder layer, 10 queries
+TINY_TRANSFORMER = {
+    "d_model": 32,
+    "encoder_layers": 1,
+    "decoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "decoder_attention_heads": 2,
+    "encoder_ffn_dim": 32,
+    "decoder_ffn_dim": 32,
+    "num_queries": 10,
+}
 TINY_BACKBONE = {
     "model_type": "resnet",
     "embedding_size": 8,
@@ -29,14 +40,7 @@ TINY_DEFORMABLE = {
     "use_timm_backbone": False,
     "use_pretrained_backbone": False,
     "backbone_config": {**TINY_BACKBONE, "out_features": ["stage2", "stage3", "stage4"]},
-    "d_model": 32,
-    "encoder_layers": 1,
-    "decoder_layers": 1,
-    "encoder_attention_heads": 2,
-    "decoder_attention_heads": 2,
-    "encoder_ffn_dim": 32,
-    "decoder_ffn_dim": 32,
-    "num_queries": 10,
+    **TINY_TRANSFORMER,
     "two_stage": True,
     "two_stage_num_proposals": 10,
     "with_box_refine": True,
@@ -49,14 +53,7 @@ TINY_CONDITIONAL = {
     "use_timm_backbone": False,
     "use_pretrained_backbone": False,
     "backbone_config": {**TINY_BACKBONE, "out_features": ["stage4"]},
-    "d_model": 32,
-    "encoder_layers": 1,
-    "decoder_layers": 1,
-    "encoder_attention_heads": 2,
-    "decoder_attention_heads": 2,
-    "encoder_ffn_dim": 32,
-    "decoder_ffn_dim": 32,
-    "num_queries": 10,
+    **TINY_TRANSFORMER,
 }
 TINY_RT_DETR = {
     "model_type": "rt_detr",
@@ -68,18 +65,11 @@ TINY_RT_DETR = {
         "hidden_sizes": [16, 32, 64, 64],
         "out_features": ["stage2", "stage3", "stage4"],
     },
+    **TINY_TRANSFORMER,
     "encoder_in_channels": [32, 64, 64],
     "decoder_in_channels": [32, 32, 32],
-    "d_model": 32,
     "encoder_hidden_dim": 32,
-    "encoder_ffn_dim": 32,
-    "decoder_ffn_dim": 32,
-    "encoder_layers": 1,
-    "decoder_layers": 1,
-    "encoder_attention_heads": 2,
-    "decoder_attention_heads": 2,
     "decoder_n_points": 2,
-    "num_queries": 10,
 }
 MMD_DEFORMABLE = "mmd-3x-deformable-detr_refine_twostage_r50_16xb2-50e_coco"
 
