@@ -75,6 +75,9 @@ def test_the_tables_are_keyed_by_kind_and_runtime():
         "segmentation/torch",
         "detection/ultralytics",
         "segmentation/ultralytics",
+        "classification/transformers",
+        "detection/transformers",
+        "segmentation/transformers",
     }
     assert set(TRAINERS.names()) == expected == set(PREDICTORS.names())
 
