@@ -187,6 +187,9 @@ def _required(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
 def _enum(error: ValidationError, path: tuple, root: Any) -> list[Issue]:
     allowed = list(error.validator_value)
     value = error.instance
+    refused = error.schema.get("x-refused", {}) if isinstance(error.schema, dict) else {}
+    if isinstance(value, str) and value in refused:  # a known name we do not offer, and why
+        return [Issue(path, f"{quote(value)} is not offered here: {refused[value]}")]
     what = "unknown value" if isinstance(value, str) else "value not allowed"
     message = f"{what} {quote(value)}"
     if isinstance(value, str):

@@ -21,6 +21,7 @@ from automl.engine.models import (
     _classification,  # noqa: F401  (registers the families and models)
     _detection,  # noqa: F401  (registers the families and models)
     _hf_classification,  # noqa: F401  (the transformers family's classifiers; hub ids)
+    _hf_detection,  # noqa: F401  (registers the families; imports transformers only to build)
     _yolo,  # noqa: F401  (registers the family and models; imports ultralytics only to build)
 )
 from automl.engine.models._base import (

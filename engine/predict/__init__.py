@@ -19,6 +19,7 @@ from automl.engine.predict import (  # noqa: F401  (each registers its predictor
     _classification,
     _detection,
     _hf_classification,
+    _hf_detection,  # imports Transformers only when a model is built
     _yolo,  # imports Ultralytics only when a YOLO predictor is built
 )
 from automl.engine.predict._base import (

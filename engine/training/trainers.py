@@ -160,11 +160,13 @@ def _register_builtin_trainers() -> None:
     classification = LazyRef("automl.engine.training._classification:ClassificationTrainer")
     detection = LazyRef("automl.engine.training._detection:DetectionTrainer")
     yolo = LazyRef("automl.engine.training._yolo:YoloTrainer")
+    hf_detection = LazyRef("automl.engine.training._hf_detection:HfDetectionTrainer")
     register_trainer("classification", "torch", classification)
     register_trainer("classification", "transformers", classification)  # hub-id classifiers
     for kind in ("detection", "segmentation"):
         register_trainer(kind, "torch", detection)
         register_trainer(kind, "ultralytics", yolo)
+        register_trainer(kind, "transformers", hf_detection)
 
 
 _register_builtin_trainers()

@@ -36,9 +36,13 @@ def test_registry_names_equal_schema_enum(task):
 
 
 def detector_names():
-    # the Ultralytics models take other inputs; tests/models/test_yolo_models.py covers them
+    # the Ultralytics models take other inputs; tests/models/test_yolo_models.py covers them;
+    # Transformers hub models are built from their hub config (tests/models/test_hf_detection.py)
     names = [
-        n for task in OBJECT_TASKS for n in model_names(task) if get_model_spec(n).family != "yolo"
+        n
+        for task in OBJECT_TASKS
+        for n in model_names(task)
+        if get_model_spec(n).family != "yolo" and get_model_spec(n).source != "huggingface"
     ]
     return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
 
@@ -62,7 +66,8 @@ def batch(with_masks: bool):
 def test_detector_builds_trains_a_step_and_predicts(name):
     torch.manual_seed(0)
     spec = get_model_spec(name)
-    model = build_detection_model(name, 2, pretrained=False, settings=SETTINGS)
+    settings = {**SETTINGS, "task": spec.tasks[0]}  # the Transformers family reads it
+    model = build_detection_model(name, 2, pretrained=False, settings=settings)
     images, targets = batch("image_instance_segmentation" in spec.tasks)
     model.train()
     losses = model(images, targets)

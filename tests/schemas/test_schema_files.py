@@ -45,6 +45,15 @@ CONTRACT_MODELS = {
         "test_tiny_fasterrcnn",
         "test_tiny_retinanet",
         "test_tiny_yolo",
+        # Transformers DETR family (any other org/name passes the pattern); the curated
+        # mmd-3x Deformable DETR trains Transformers' Deformable DETR
+        "facebook/detr-resnet-50",
+        "microsoft/conditional-detr-resnet-50",
+        "SenseTime/deformable-detr",
+        "SenseTime/deformable-detr-with-box-refine-two-stage",
+        "PekingU/rtdetr_r50vd",
+        "mmd-3x-deformable-detr_refine_twostage_r50_16xb2-50e_coco",
+        "test_tiny_detr",
     },
     "image_instance_segmentation": {
         "maskrcnn_resnet18_fpn",
@@ -56,6 +65,8 @@ CONTRACT_MODELS = {
         "yolo11-seg",
         "test_tiny_maskrcnn",
         "test_tiny_yolo_seg",
+        "facebook/detr-resnet-50-panoptic",  # DETR with its mask head
+        "test_tiny_detr_seg",
     },
 }
 CONTRACT_MODELS["image_classification_multilabel"] = CONTRACT_MODELS["image_classification"]

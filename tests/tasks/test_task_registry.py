@@ -75,7 +75,9 @@ def test_the_tables_are_keyed_by_kind_and_runtime():
         "segmentation/torch",
         "detection/ultralytics",
         "segmentation/ultralytics",
-        "classification/transformers",  # Transformers classifiers by hub id
+        "classification/transformers",  # Transformers models by hub id
+        "detection/transformers",
+        "segmentation/transformers",
     }
     assert set(TRAINERS.names()) == expected == set(PREDICTORS.names())
 
