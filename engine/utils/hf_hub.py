@@ -128,9 +128,18 @@ def automode_may_use(model_name: str, cuda: bool) -> bool:
 def automode_hub_candidates(task: str, on_gpu: bool) -> list[tuple]:
     """Portfolio rows `(model, learning rate, batch, extra)` of `task`'s curated hub ids
     that `automode_may_use` allows, tried after AutoMode's own rows."""
-    batch = AUTOMODE_BATCH[bool(on_gpu)]
     return [
-        (model, AUTOMODE_LEARNING_RATE, batch, {})
+        _automode_row(task, model, on_gpu)
         for model in schemas.curated_hub_ids(task)
         if automode_may_use(model, on_gpu)
     ]
+
+
+def _automode_row(task: str, model: str, on_gpu: bool) -> tuple:
+    """The model's own defaults of models.json (a DETR: batch 4, 1e-4) before AutoMode's
+    classifier figures."""
+    defaults = schemas.model_defaults(task, model)
+    batch = defaults.get("training_batch_size", AUTOMODE_BATCH[bool(on_gpu)])
+    if not on_gpu:
+        batch = min(batch, AUTOMODE_BATCH[False])
+    return (model, defaults.get("learning_rate", AUTOMODE_LEARNING_RATE), batch, {})

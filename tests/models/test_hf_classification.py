@@ -180,7 +180,9 @@ def test_automode_rule_wants_cached_weights_or_a_gpu(hub_cache):
     assert automode_hub_candidates("image_classification", on_gpu=False) == []  # none cached
     on_gpu = automode_hub_candidates("image_classification", on_gpu=True)
     assert [row[0] for row in on_gpu][1] == "google/vit-base-patch16-224"
-    assert automode_hub_candidates("image_object_detection", on_gpu=True) == []
+    assert on_gpu[1][1:3] == (5e-05, 16)  # a classifier's own default learning rate
+    detectors = automode_hub_candidates("image_object_detection", on_gpu=True)
+    assert ("facebook/detr-resnet-50", 1e-4, 4, {}) in detectors  # a DETR's own defaults
 
 
 def validate(job: Path, env: dict) -> subprocess.CompletedProcess:
