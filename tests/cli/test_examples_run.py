@@ -33,7 +33,7 @@ def test_demo_then_incremental_training_example(tmp_path, cli, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["classification_multilabel.yml", "sweep_bandit.yml"])
 def test_classification_examples_run(tmp_path, cli, name):
-    extra = ["--set", "limits.max_trials=2"] if name.startswith("sweep") else []
+    extra = ["--set", "limits.max_trials=1"] if name.startswith("sweep") else []
     pretrained = ["--set", "training_parameters.pretrained=false"]
     code, out, err = cli(["job", "create", "--file", JOBS / name, "--run-dir", tmp_path / "run",
                           *SHRINK, *pretrained, *extra, "-o", "json"])  # fmt: skip
