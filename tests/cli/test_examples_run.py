@@ -17,17 +17,25 @@ SHRINK = [
 
 @pytest.mark.slow
 def test_demo_then_incremental_training_example(tmp_path, cli, monkeypatch):
-    """demo_classification.yml, then incremental_training.yml continuing from it by name."""
+    """demo_classification.yml, then incremental_training.yml continuing from it by name, run
+    from another folder (checkpoint_run_id finds the job through the index of runs)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))  # the name is this test's own
     code, out, err = cli(["job", "create", "--file", JOBS / "demo_classification.yml",
                           *SHRINK, "-o", "json"])  # fmt: skip
     assert code == 0, err
-    assert json.loads(out)["name"] == "demo_classification"
+    demo = json.loads(out)
+    assert demo["name"] == "demo_classification"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     code, out, err = cli(["job", "create", "--file", JOBS / "incremental_training.yml",
                           *SHRINK, "-o", "json"])  # fmt: skip
     assert code == 0, err
-    assert json.loads(out)["status"] == "completed"
+    continued = json.loads(out)
+    assert continued["status"] == "completed"
+    log = (Path(continued["run_dir"]) / "trials" / "0" / "trial.log").read_text()
+    assert f"initial weights from {demo['run_dir']}/best_model" in log
 
 
 @pytest.mark.slow

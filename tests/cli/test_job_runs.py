@@ -86,19 +86,6 @@ def test_log_verbosity_sets_the_trial_log_level(two_runs):
 
 
 @pytest.mark.slow
-def test_checkpoint_run_id_finds_a_job_made_in_another_folder(two_runs):
-    """Its run is also named with --name (the file's name is 'tiny', already taken)."""
-    base, env, (first, _) = two_runs
-    elsewhere = folder(base / "elsewhere")
-    write_job(elsewhere, filename="continued.yml", **RUN, checkpoint_run_id=first)
-    result = automl("job", "create", "-f", "continued.yml", "--name", "continued", cwd=elsewhere,
-                    env=env)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    log = (elsewhere / "runs" / "exp" / "continued" / "trials" / "0" / "trial.log").read_text()
-    assert f"runs/exp/{first}/best_model" in log
-
-
-@pytest.mark.slow
 def test_an_explicit_name_that_exists_is_refused_with_a_hint(two_runs):
     base, env, (first, _) = two_runs
     result = automl("job", "create", "-f", "job.yml", "--name", first, "--run-dir",
