@@ -18,9 +18,11 @@ from typing import Any
 from _support.jobs import write_job
 
 # The shared models: 2 epochs at 40 px reach well above chance on both bundled sets
-# (the predictor and explanation tests rely on that).
+# (the predictor and explanation tests rely on that). checkpoint_frequency 1: their trials
+# also show the per-epoch checkpoints (tests/training/test_trial_runner.py reads them).
 TRAINED_SETTINGS = {
     "epochs": 2,
+    "checkpoint_frequency": 1,
     "limits": {"max_trials": 1},
     "training_batch_size": 16,
     "validation_batch_size": 32,

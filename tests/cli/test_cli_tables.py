@@ -9,12 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from _support.jobs import write_job
 from _support.paths import AUTOML
 
 LONG_NAME = "a-model-name-that-is-much-longer-than-any-column-of-80-chars"  # 60 characters
@@ -30,16 +30,18 @@ def tsv(stdout: str) -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def long_named(tmp_path_factory):
-    """A 1-epoch tiny job and a registered model, both named LONG_NAME (60 characters)."""
+def long_named(tmp_path_factory, classification_run):
+    """A job and a registered model, both named LONG_NAME (60 characters): the session's
+    trained tiny job copied to runs/LONG_NAME (a run folder `job list` reads) with that name
+    in its summary, then `automl model register`ed from there."""
     assert len(LONG_NAME) == 60
     base = tmp_path_factory.mktemp("tables")
     env = {**os.environ, "AUTOML_HOME": str(base / "home"), "COLUMNS": "60"}
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    job = write_job(base / "jobs", name=LONG_NAME)
-    result = automl("job", "create", "-f", job, "-o", "json", cwd=base, env=env)
-    assert result.returncode == 0, result.stderr
-    run_dir = json.loads(result.stdout)["run_dir"]
+    run_dir = base / "runs" / LONG_NAME
+    shutil.copytree(classification_run, run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "name": LONG_NAME}))
     result = automl("model", "register", "--name", LONG_NAME, "--job", run_dir, cwd=base, env=env)
     assert result.returncode == 0, result.stderr
     return base, env

@@ -17,23 +17,31 @@ SHRINK = [
 
 @pytest.mark.slow
 def test_demo_then_incremental_training_example(tmp_path, cli, monkeypatch):
-    """demo_classification.yml, then incremental_training.yml continuing from it by name."""
+    """demo_classification.yml, then incremental_training.yml continuing from it by name, run
+    from another folder (checkpoint_run_id finds the job through the index of runs)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))  # the name is this test's own
     code, out, err = cli(["job", "create", "--file", JOBS / "demo_classification.yml",
                           *SHRINK, "-o", "json"])  # fmt: skip
     assert code == 0, err
-    assert json.loads(out)["name"] == "demo_classification"
+    demo = json.loads(out)
+    assert demo["name"] == "demo_classification"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     code, out, err = cli(["job", "create", "--file", JOBS / "incremental_training.yml",
                           *SHRINK, "-o", "json"])  # fmt: skip
     assert code == 0, err
-    assert json.loads(out)["status"] == "completed"
+    continued = json.loads(out)
+    assert continued["status"] == "completed"
+    log = (Path(continued["run_dir"]) / "trials" / "0" / "trial.log").read_text()
+    assert f"initial weights from {demo['run_dir']}/best_model" in log
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["classification_multilabel.yml", "sweep_bandit.yml"])
 def test_classification_examples_run(tmp_path, cli, name):
-    extra = ["--set", "limits.max_trials=2"] if name.startswith("sweep") else []
+    extra = ["--set", "limits.max_trials=1"] if name.startswith("sweep") else []
     pretrained = ["--set", "training_parameters.pretrained=false"]
     code, out, err = cli(["job", "create", "--file", JOBS / name, "--run-dir", tmp_path / "run",
                           *SHRINK, *pretrained, *extra, "-o", "json"])  # fmt: skip

@@ -94,28 +94,6 @@ def test_job_create_reports_bad_job_without_traceback(tmp_path, cli):
     assert not (tmp_path / "run").exists()
 
 
-def test_job_show_and_list_read_the_run(tmp_path, cli, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUTOML_HOME", str(tmp_path / "home"))  # an index of this test's runs
-    code, _, err = cli(
-        [
-            "job",
-            "create",
-            "--file",
-            write_job(tmp_path),
-            "--name",
-            "flowers-tiny",
-        ]
-    )
-    assert code == 0, err
-    code, out, _ = cli(["job", "show", "flowers-tiny", "--output", "json"])
-    assert code == 0 and json.loads(out)["name"] == "flowers-tiny"
-    code, out, _ = cli(["job", "list", "--output", "json"])
-    assert code == 0 and [run["name"] for run in json.loads(out)] == ["flowers-tiny"]
-    code, out, _ = cli(["job", "show", "flowers-tiny"])
-    assert code == 0 and "completed" in out and "best model" in out
-
-
 def test_failed_trial_exits_1_with_its_error_once(tmp_path, cli):
     job = write_job(tmp_path, checkpoint_run_id="no-such-job")
     run_dir = tmp_path / "run"

@@ -30,28 +30,22 @@ def write_job(tmp_path, sampler="random", policy=None, max_trials=3, epochs=2):
                     random_seed=0, sweep=sweep, search_space=SPACE)  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("sampler", "policy"),
-    [("random", "bandit"), ("grid", "median_stopping"), ("bayesian", "truncation_selection")],
-)
-def test_sweep_with_real_trials(tmp_path, cli, sampler, policy):
+def test_sweep_with_real_trials(tmp_path, cli):
+    """One sweep end to end with the real trial runner: each trial trains with the parameters
+    it was sampled (spec.json), and the best model is packaged. Every sampler/policy pair also
+    runs with the fake trial in tests/sweep/test_controller.py (cheaper, same controller)."""
     run_dir = tmp_path / "run"
-    job = write_job(tmp_path, sampler, policy)
+    job = write_job(tmp_path, "random", "bandit", max_trials=2)
     code, out, err = cli(["job", "create", "--file", job, "--run-dir", run_dir, "-o", "json"])
     assert code == 0, err
     summary = json.loads(out)
-    assert summary["status"] == "completed" and len(summary["trials"]) == 3
+    assert summary["status"] == "completed" and len(summary["trials"]) == 2
     states = {trial["state"] for trial in summary["trials"]}
     assert states <= {"complete", "pruned"}
     assert summary["best_trial"]["params"]["learning_rate"] in (0.01, 0.05)
     for trial in summary["trials"]:
         spec = json.loads((run_dir / "trials" / str(trial["number"]) / "spec.json").read_text())
         assert spec["training_parameters"]["learning_rate"] == trial["params"]["learning_rate"]
-    if sampler == "grid":
-        combos = {
-            (t["params"]["learning_rate"], t["params"]["optimizer"]) for t in summary["trials"]
-        }
-        assert len(combos) == 3  # distinct grid points, never a repeat
     assert (run_dir / "best_model" / "model.pt").is_file()
 
 

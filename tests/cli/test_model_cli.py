@@ -184,23 +184,21 @@ def _wait_ready(url: str) -> None:
 
 @pytest.mark.slow
 def test_incremental_training_starts_at_the_previous_metric(runs):
-    """A job continued from 'flowers-job' (checkpoint_run_id) or from its registered model
-    (checkpoint_model) scores about as well after one cautious epoch as the job did."""
+    """A job continued from the registered model of 'flowers-job' (checkpoint_model) scores
+    about as well after one cautious epoch as the job did. (checkpoint_run_id resolves to the
+    same best_model folder: tests/cli/test_job_runs.py and the incremental_training example in
+    tests/cli/test_examples_run.py run it.)"""
     from automl.engine.registry import register_package
 
     previous = json.loads((runs / "runs" / "flowers-job" / "summary.json").read_text())
     register_package("flowers", runs / "runs" / "flowers-job" / "best_model")
-    sources = {"by-job": {"checkpoint_run_id": "flowers-job"},
-               "by-registry": {"checkpoint_model": "flowers:1"}}  # fmt: skip
-    for name, source in sources.items():
-        job = write_trained_job(
-            runs / "jobs", "image_classification", name, epochs=1, learning_rate=1e-5, **source
-        )
-        result = run_job(job, runs / "runs" / name, cwd=runs)
-        assert result.returncode == 0, result.stderr
-        summary = json.loads(result.stdout)
-        assert summary["best_trial"]["score"] == pytest.approx(
-            previous["best_trial"]["score"], abs=0.08
-        )
-        log = (runs / "runs" / name / "trials" / "0" / "trial.log").read_text()
-        assert "initial weights from" in log
+    job = write_trained_job(runs / "jobs", "image_classification", "by-registry", epochs=1,
+                            learning_rate=1e-5, checkpoint_model="flowers:1")  # fmt: skip
+    result = run_job(job, runs / "runs" / "by-registry", cwd=runs)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["best_trial"]["score"] == pytest.approx(
+        previous["best_trial"]["score"], abs=0.08
+    )
+    log = (runs / "runs" / "by-registry" / "trials" / "0" / "trial.log").read_text()
+    assert "initial weights from" in log

@@ -560,5 +560,6 @@ def test_every_check_has_a_row_that_needs_it(write_job, monkeypatch):
     all_checks = list(checks.CHECKS)
     for check in all_checks:
         monkeypatch.setattr(checks, "CHECKS", [c for c in all_checks if c is not check])
-        changed = [p for p, before in zip(paths, baseline, strict=True) if _outcome(p) != before]
+        # any() stops at the first row that changes: one is enough
+        changed = any(_outcome(p) != before for p, before in zip(paths, baseline, strict=True))
         assert changed, f"no table row fails when {check.__name__} is removed"

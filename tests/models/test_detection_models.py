@@ -16,9 +16,10 @@ from automl.engine.models import (
 from automl.engine.models._detection import load_pretrained_detector
 
 OBJECT_TASKS = ("image_object_detection", "image_instance_segmentation")
-SLOW = {"fasterrcnn_resnet101_fpn", "fasterrcnn_resnet152_fpn", "maskrcnn_resnet101_fpn"}
-SLOW |= {"maskrcnn_resnet152_fpn", "maskrcnn_resnet50_fpn", "fasterrcnn_resnet50_fpn"}
-SLOW |= {"maskrcnn_resnet34_fpn", "fasterrcnn_resnet34_fpn", "retinanet_resnet50_fpn"}
+# one full train step + predict per architecture (its smallest backbone); the bigger backbones
+# of that architecture are built on the meta device and compared with it (heads and groups)
+SMALLEST = {"fasterrcnn": "fasterrcnn_resnet18_fpn", "maskrcnn": "maskrcnn_resnet18_fpn"}
+SMALLEST |= {"retinanet": "retinanet_resnet50_fpn"}
 SETTINGS = {
     "min_size": 64,
     "max_size": 96,
@@ -35,16 +36,33 @@ def test_registry_names_equal_schema_enum(task):
     assert set(model_names(task)) == set(schema_model_names(task))
 
 
-def detector_names():
+def detector_names() -> list[str]:
     # the Ultralytics models take other inputs; tests/models/test_yolo_models.py covers them;
     # Transformers hub models are built from their hub config (tests/models/test_hf_detection.py)
-    names = [
+    return [
         n
         for task in OBJECT_TASKS
         for n in model_names(task)
         if get_model_spec(n).family != "yolo" and get_model_spec(n).source != "huggingface"
     ]
-    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
+
+
+def architecture(name: str) -> str:
+    return name.split("_")[0]
+
+
+def stepped_names() -> list[str]:
+    return [n for n in detector_names() if SMALLEST.get(architecture(n), n) == n]
+
+
+def bigger_names() -> list[str]:
+    return [n for n in detector_names() if SMALLEST.get(architecture(n), n) != n]
+
+
+def assert_layer_groups_name_parameters(model, spec) -> None:
+    names = [n for n, _ in model.named_parameters()]
+    for group in spec.layer_groups:  # every layer group names real parameters
+        assert any(n.startswith(group) for n in names), group
 
 
 def batch(with_masks: bool):
@@ -62,8 +80,9 @@ def batch(with_masks: bool):
     return images, targets
 
 
-@pytest.mark.parametrize("name", detector_names())
+@pytest.mark.parametrize("name", stepped_names())
 def test_detector_builds_trains_a_step_and_predicts(name):
+    """The smallest backbone of each architecture (and each tiny test model) trains and predicts."""
     torch.manual_seed(0)
     spec = get_model_spec(name)
     settings = {**SETTINGS, "task": spec.tasks[0]}  # the Transformers family reads it
@@ -77,9 +96,41 @@ def test_detector_builds_trains_a_step_and_predicts(name):
     with torch.no_grad():
         outputs = model(images)
     assert len(outputs) == 2 and {"boxes", "scores", "labels"} <= set(outputs[0])
-    names = [n for n, _ in model.named_parameters()]
-    for group in spec.layer_groups:  # every layer group names real parameters
-        assert any(n.startswith(group) for n in names), group
+    assert_layer_groups_name_parameters(model, spec)
+
+
+def heads(model) -> dict[str, tuple[int, ...]]:
+    return {n: tuple(p.shape) for n, p in model.named_parameters() if not n.startswith("backbone.")}
+
+
+def test_every_architecture_has_a_stepped_model():
+    assert set(SMALLEST.values()) <= set(stepped_names())
+    assert {architecture(n) for n in bigger_names()} <= set(SMALLEST)
+
+
+@pytest.mark.parametrize("name", bigger_names())
+def test_bigger_backbone_builds_with_its_resnet_body_and_the_heads_of_the_smallest(name):
+    """Built on the meta device (no weights to initialize): the body is the named torchvision
+    ResNet, the FPN has the parameter names and the RPN and heads the parameter names and shapes
+    of the architecture's smallest model, which test_detector_builds_trains_a_step_and_predicts
+    runs."""
+    import torchvision
+
+    spec = get_model_spec(name)
+    with torch.device("meta"):
+        model = build_detection_model(name, 2, pretrained=False, settings=SETTINGS)
+        smallest = build_detection_model(
+            SMALLEST[architecture(name)], 2, pretrained=False, settings=SETTINGS
+        )
+        resnet = getattr(torchvision.models, name.split("_")[1])(weights=None)
+    assert type(model) is type(smallest)
+    body = {n.removeprefix("backbone.body.") for n, _ in model.named_parameters()}
+    body = {n for n in body if not n.startswith(("backbone.", "rpn.", "roi_heads.", "head."))}
+    assert body == {n for n, _ in resnet.named_parameters() if not n.startswith("fc.")}
+    fpn = {n for n, _ in model.named_parameters() if n.startswith("backbone.fpn.")}
+    assert fpn == {n for n, _ in smallest.named_parameters() if n.startswith("backbone.fpn.")}
+    assert heads(model) == heads(smallest)  # same names and shapes: 2 classes + background
+    assert_layer_groups_name_parameters(model, spec)
 
 
 def test_layers_to_freeze_uses_backbone_groups():

@@ -15,7 +15,9 @@ from automl.engine.models import (
 )
 
 CLASSIFICATION = ("image_classification", "image_classification_multilabel")
-BIG = {"vitl16r224", "resnet152", "resnest101", "resnet101", "vitb16r224"}
+# bigger sizes of an architecture run forward/backward on the meta device (shapes, no
+# arithmetic); the smallest of each architecture runs it for real
+BIG = {"vitl16r224", "resnet152", "resnest101", "resnet101", "vitb16r224", "resnet50", "resnet34"}
 
 
 @pytest.mark.parametrize("task", CLASSIFICATION)
@@ -25,30 +27,44 @@ def test_registry_names_equal_schema_enum(task):
     assert set(model_names(task)) == set(schema_model_names(task))
 
 
-def classification_models():
-    """Every classifier but the curated hub ids (their config.json comes from the hub;
-    test_tiny_vit runs the same Transformers code: tests/models/test_hf_classification.py)."""
+def classification_models(big: bool) -> list[str]:
+    """The classifiers of one size class, but the curated hub ids (their config.json comes
+    from the hub; test_tiny_vit runs the same Transformers code:
+    tests/models/test_hf_classification.py)."""
     from automl.schemas import is_hub_id
 
     return [
-        pytest.param(name, marks=pytest.mark.slow) if name in BIG else name
+        name
         for name in model_names("image_classification")
-        if not is_hub_id(name)
+        if (name in BIG) == big and not is_hub_id(name)
     ]
 
 
-@pytest.mark.parametrize("name", classification_models())
-def test_model_builds_and_runs_forward_backward(name):
-    torch.manual_seed(0)
+def assert_forward_backward(name: str, device: str) -> None:
     spec = get_model_spec(name)
     crop = 32
-    model = build_model(name, 3, pretrained=False, crop_size=crop)
-    logits = model(torch.randn(2, 3, crop, crop))
+    with torch.device(device):
+        model = build_model(name, 3, pretrained=False, crop_size=crop)
+    logits = model(torch.randn(2, 3, crop, crop, device=device))
     assert logits.shape == (2, 3)
     logits.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     names = [n for n, _ in model.named_parameters()]
     for group in spec.layer_groups:  # every layer group names real parameters
         assert any(n.startswith(group) for n in names), group
+
+
+@pytest.mark.parametrize("name", classification_models(big=False))
+def test_model_builds_and_runs_forward_backward(name):
+    torch.manual_seed(0)
+    assert_forward_backward(name, "cpu")
+
+
+@pytest.mark.parametrize("name", classification_models(big=True))
+def test_bigger_model_builds_and_runs_forward_backward_on_the_meta_device(name):
+    """Every layer and the head are built and connected (shapes, gradients, layer groups); the
+    same architecture's smallest size runs test_model_builds_and_runs_forward_backward."""
+    assert_forward_backward(name, "meta")
 
 
 def test_metadata_matches_timm_pretrained_configs():

@@ -138,6 +138,37 @@ def test_each_sampler_and_policy_runs_a_sweep(run, data, tmp_path, sweep_job, sw
     assert summary["best_trial"] is not None
 
 
+CHOICE_SPACE = [{"learning_rate": {"type": "choice", "values": [0.01, 0.05]},
+                 "optimizer": {"type": "choice", "values": ["sgd", "adam"]}}]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sampler", "policy"),
+    [
+        ("random", {"type": "bandit", "slack_factor": 0.2}),
+        ("grid", {"type": "median_stopping"}),
+        ("bayesian", {"type": "truncation_selection", "truncation_percentage": 50}),
+    ],
+    ids=["random-bandit", "grid-median_stopping", "bayesian-truncation_selection"],
+)
+def test_sampler_and_policy_pairs_on_a_choice_space(
+    run, data, tmp_path, sweep_job, sampler, policy
+):
+    """The pairs tests/cli/test_job_sweep.py once ran with real trials: 3 trials of 4 grid
+    points, 2 at a time; grid never repeats a point."""
+    sweep = {"sampling_algorithm": sampler, "early_termination": policy}
+    job = sweep_job(CHOICE_SPACE, sweep, max_trials=3, max_concurrent_trials=2)
+    summary = run(job, tmp_path / "run", data)
+    assert summary["status"] == "completed" and len(summary["trials"]) == 3
+    assert {t["state"] for t in summary["trials"]} <= {"complete", "pruned"}
+    assert summary["best_trial"]["params"]["learning_rate"] in (0.01, 0.05)
+    if sampler == "grid":
+        combos = {
+            (t["params"]["learning_rate"], t["params"]["optimizer"]) for t in summary["trials"]
+        }
+        assert len(combos) == 3  # distinct grid points, never a repeat
+
+
 def test_job_timeout_stops_the_sweep(run, data, tmp_path, sweep_job, monkeypatch):
     monkeypatch.setenv("FAKE_TRIAL_EPOCH_S", "0.3")
     job = sweep_job(LR_SPACE, {"sampling_algorithm": "random"}, max_trials=50, timeout_minutes=0.03)

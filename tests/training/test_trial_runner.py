@@ -38,17 +38,17 @@ def read_json(path):
 
 
 @pytest.mark.parametrize(
-    ("task", "primary"),
-    [("image_classification", "accuracy"), ("image_classification_multilabel", "iou")],
+    ("task", "primary", "run_fixture"),
+    [
+        ("image_classification", "accuracy", "classification_run"),
+        ("image_classification_multilabel", "iou", "multilabel_run"),
+    ],
 )
-def test_trial_writes_every_contract_file(
-    tmp_path, tiny_flowers, spec_writer, run_trial_process, task, primary
-):
-    spec = spec_writer(
-        tmp_path / "trials" / "0", tiny_flowers, task, params={"checkpoint_frequency": 1}
-    )
-    assert run_trial_process(spec) == 0
-    trial = spec.parent
+def test_trial_writes_every_contract_file(request, task, primary, run_fixture):
+    """Read from the 2-epoch trials of the session's trained models (tests/_support/trained.py,
+    checkpoint_frequency 1), which `automl job create`'s controller launched."""
+    run_dir = request.getfixturevalue(run_fixture)
+    trial = run_dir / "trials" / "0"
     result = read_json(trial / "result.json")
     assert set(result) >= RESULT_KEYS and result["state"] == "complete"
     assert result["epochs_completed"] == 2 and result["error"] is None
@@ -61,7 +61,8 @@ def test_trial_writes_every_contract_file(
     assert set(status) >= STATUS_KEYS and status["epoch"] == 2
     assert {p.name for p in (trial / "outputs").iterdir()} == PACKAGE_FILES
     record = torch.load(trial / "outputs" / "model.pt", weights_only=True)
-    assert record["labels"] == tiny_flowers["labels"][task] and record["task"] == task
+    labels = read_json(run_dir / "data" / "split.json")["labels"]
+    assert record["labels"] == labels and record["task"] == task
     assert {"state_dict", "model_name", "settings", "training_parameters"} <= set(record)
     for name in ("last.pt", "1_model.pt", "2_model.pt"):
         assert (trial / "checkpoints" / name).is_file()
