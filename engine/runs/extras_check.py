@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from automl import schemas
 from automl.engine.runs.weights_check import trial_variants
-from automl.engine.utils.extras import require, require_extra
+from automl.engine.utils.extras import check_extra, check_installed
 
 COCO_METRIC_TYPES = frozenset({"coco", "coco_voc"})
 
@@ -17,9 +17,9 @@ def require_job_extras(job) -> None:
     for model in sorted(_model_names(job)):
         family = schemas.model_family(model) or {}
         if family.get("extra"):
-            require_extra(family["extra"], f"model {model!r} ({family['name']} family)")
+            check_extra(family["extra"], f"model {model!r} ({family['name']} family)")
     if _metric_types(job) & COCO_METRIC_TYPES:
-        require("pycocotools", "coco", "validation_metric_type coco and coco_voc")
+        check_installed("pycocotools", "coco", "validation_metric_type coco and coco_voc")
 
 
 def _model_names(job) -> set[str]:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from automl.engine.errors import AutomlError
@@ -59,3 +60,16 @@ EXTRA_MODULES = {
 def require_extra(extra: str, what: str) -> ModuleType:
     """`require` of the extra's main module."""
     return require(EXTRA_MODULES[extra], extra, what)
+
+
+def check_installed(module: str, extra: str, what: str) -> None:
+    """MissingExtraError when `module` is not installed, found without importing it: a
+    pre-flight check in the CLI process must neither pay for the import nor let the library
+    print (Ultralytics writes a settings banner to stdout on its first import)."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtraError(what, extra)
+
+
+def check_extra(extra: str, what: str) -> None:
+    """`check_installed` of the extra's main module."""
+    check_installed(EXTRA_MODULES[extra], extra, what)
