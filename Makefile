@@ -8,14 +8,12 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-# --no-compile: Python writes the bytecode of the modules it imports on first use, instead of
-# pip compiling every file of a 6 GB install (torch, transformers, ...) up front, most of them
-# never imported. The tested versions of every other dependency come from constraints.txt (pip -c); pip takes
+# The tested versions of every other dependency come from constraints.txt (pip -c); pip takes
 # torch/torchvision from the machine (capped by /etc/xdg/pip where present), never pinned here.
 $(STAMP): pyproject.toml setup.py constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --no-compile -c constraints.txt -e ".[all,dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[all,dev]"
 	touch $(STAMP)
 
 # Move the tested versions forward: the newest releases within pyproject.toml's bounds,

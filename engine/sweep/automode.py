@@ -378,7 +378,9 @@ def _detection_sizes(model: str, extra: dict, data: DataProfile, hardware: Hardw
         return extra
     if "image_size" in extra:
         return {**extra, "image_size": int(extra["image_size"] * 1.6) // 32 * 32}
-    return {**extra, "min_size": int(extra["min_size"] * 4 / 3)}
+    if "min_size" in extra:
+        return {**extra, "min_size": int(extra["min_size"] * 4 / 3)}
+    return extra  # a Transformers detector sizes its inputs with its own image processor
 
 
 def _tpe_subspace(choices: list[Choice]) -> dict:

@@ -256,7 +256,7 @@ def test_missing_transformers_is_one_line_naming_the_extra(monkeypatch):
     monkeypatch.setattr(hf_hub, "transformers_installed", lambda: False)
     with pytest.raises(AutomlError) as caught:
         build("test_tiny_detr")
-    assert "pip install 'automl-vision[transformers]'" in caught.value.hint
+    assert "pip install 'automl-vision[transformers]'" in str(caught.value)
 
 
 def validate(tmp_path: Path, task: str, model: str) -> subprocess.CompletedProcess:

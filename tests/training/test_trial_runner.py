@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -204,4 +205,11 @@ def test_a_killed_data_worker_fails_the_trial_in_one_line(
     assert proc.wait(timeout=60) == 1
     error = read_json(spec.parent / "result.json")["error"]
     assert "data-loading worker process died" in error and "number_of_workers" in error
-    assert "Traceback" not in (spec.parent / "trial.log").read_text()
+    assert "Traceback" not in own_lines((spec.parent / "trial.log").read_text())
+
+
+def own_lines(log: str) -> str:
+    """The trial log without CPython's "Exception ignored in" reports: under load, a fork of
+    a data-loading worker can race logging's at-fork lock handler in the interpreter itself,
+    which prints such a report on its own; it is not the trial's error."""
+    return re.sub(r"Exception ignored in: .*?(?=^\d{4}-\d\d-\d\d |\Z)", "", log, flags=re.S | re.M)
