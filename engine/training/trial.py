@@ -158,15 +158,25 @@ def run_trial(spec: TrialSpec, cancel=lambda: False) -> TrialResult:
 
 def worker_death_error(exc: BaseException) -> TrialError | None:
     """A data-loading worker that died (the out-of-memory killer's usual victim: each holds
-    batches) as one clear line instead of torch's traceback; None for any other error."""
-    text = str(exc).strip()
-    if not isinstance(exc, RuntimeError) or "DataLoader worker (pid" not in text:
+    batches) as one clear line instead of torch's traceback; None for any other error.
+    torch says so itself, or, when the worker dies while handing a batch over, its socket
+    breaks under the data loader (a connection error raised inside torch.utils.data)."""
+    text = str(exc).strip() or type(exc).__name__
+    said = isinstance(exc, RuntimeError) and "DataLoader worker (pid" in text
+    if not (said or _broken_loader_pipe(exc)):
         return None
     return TrialError(
         f"a data-loading worker process died ({text.splitlines()[0]}), most likely killed "
         "by the system's out-of-memory killer",
         hint="lower training_parameters.number_of_workers or training_batch_size",
     )
+
+
+def _broken_loader_pipe(exc: BaseException) -> bool:
+    if not isinstance(exc, (ConnectionError, EOFError)):
+        return False
+    frames = traceback.extract_tb(exc.__traceback__)
+    return any("torch/utils/data" in frame.filename.replace("\\", "/") for frame in frames)
 
 
 def train_trial(run: TrialRun, cancel) -> str:

@@ -213,3 +213,21 @@ def own_lines(log: str) -> str:
     a data-loading worker can race logging's at-fork lock handler in the interpreter itself,
     which prints such a report on its own; it is not the trial's error."""
     return re.sub(r"Exception ignored in: .*?(?=^\d{4}-\d\d-\d\d |\Z)", "", log, flags=re.S | re.M)
+
+
+def test_a_worker_dying_mid_hand_over_is_the_same_one_line():
+    """When the worker dies while handing a batch over, the data loader's socket breaks
+    (ConnectionResetError inside torch.utils.data): the same clear line; a connection error
+    raised elsewhere stays what it is."""
+    from automl.engine.training.trial import worker_death_error
+
+    code = compile("raise ConnectionResetError(104, 'reset')", "torch/utils/data/x.py", "exec")
+    try:
+        exec(code)
+    except ConnectionResetError as inside_loader:
+        error = worker_death_error(inside_loader)
+    assert error is not None and "data-loading worker process died" in str(error)
+    try:
+        raise ConnectionResetError(104, "reset")
+    except ConnectionResetError as elsewhere:
+        assert worker_death_error(elsewhere) is None
