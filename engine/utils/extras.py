@@ -27,7 +27,12 @@ class MissingExtraError(AutomlError, ImportError):
 
 def missing_extra_message(what: str, extra: str) -> str:
     """The one line a missing extra gives."""
-    return f"{what} needs the '{extra}' extra: pip install '{DISTRIBUTION}[{extra}]'"
+    return f"{what} needs the '{extra}' extra: {install_command(extra)}"
+
+
+def install_command(extra: str) -> str:
+    """The pip command that installs `extra`."""
+    return f"pip install '{DISTRIBUTION}[{extra}]'"
 
 
 def require(module: str, extra: str, what: str) -> ModuleType:

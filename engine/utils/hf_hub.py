@@ -15,12 +15,12 @@ import os
 from pathlib import Path
 
 from automl import schemas
-from automl.engine.utils.extras import MissingExtraError, missing_extra_message
+from automl.engine.utils.extras import MissingExtraError, install_command
 
 CONFIG_FILE = "config.json"
 PROCESSOR_FILE = "preprocessor_config.json"
 HUB_FILES = (CONFIG_FILE, PROCESSOR_FILE, schemas.HUB_WEIGHTS)
-INSTALL_HINT = missing_extra_message("a hub id", "transformers").split(": ", 1)[1]
+INSTALL_HINT = install_command("transformers")
 OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 MAX_PROCESSOR_BYTES = 1 << 20  # a preprocessor_config.json is a few hundred bytes
 
