@@ -19,3 +19,5 @@ GROUP_ATTR = "automl_group"  # {"endpoint", "run_id", "n_nodes", "leader", "open
 NODE_ATTR_PREFIX = "automl_node_"  # + rank: {"node", "joined_at"} of a group's member
 GRID_ID_ATTR = "automl_grid_id"  # system attribute: the grid point it runs (samplers/_grid.py)
 FINAL_ATTR = "automl_final_run"  # the best configuration trained to completion (fidelity.py)
+OVERRIDES_ATTR = "automl_overrides"  # values that replace the sampled ones (a final run's epochs)
+PORTFOLIO_ATTR = "automl_portfolio_entry"  # the AutoMode portfolio entry it runs (its index)

@@ -32,15 +32,18 @@ and each choice with the reason for it to `automode.md`, as lines of a job file.
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 
 from automl import schemas
-from automl.engine.data.manifest import read_manifest
 from automl.engine.sweep import automode_rules as rules
 from automl.engine.sweep.automode_notes import choices_markdown
+from automl.engine.sweep.automode_profile import (  # noqa: F401 (the policy's inputs, here too)
+    DataProfile,
+    HardwareProfile,
+    profile_data,
+    profile_hardware,
+)
 from automl.engine.sweep.automode_rules import Choice
 from automl.engine.sweep.space import SUBSPACE_PARAM, SearchSpace, Uniform
 from automl.engine.sweep.space import Choice as ChoiceDistribution
@@ -50,7 +53,6 @@ from automl.engine.utils.registry import Registry
 
 LR_SPREAD = rules.LR_SPREAD  # TPE's learning-rate range: portfolio value / 4 .. x 4
 SMALL_OBJECT_AREA = 0.01
-_PROFILE_SAMPLE = 200  # images whose size is read when the manifest lacks image_details
 
 CLASSIFICATION_GPU = [
     ("vitb16r224", 0.0125, 48),
@@ -67,6 +69,15 @@ CLASSIFICATION_CPU = [
     ("resnet34", 0.01, 16),
     ("resnet50", 0.01, 16),
     ("vits16r224", 0.0125, 16),
+]
+# From scratch on a CPU the plain residual networks go first: MobileNetV2's depthwise layers
+# and batch statistics need many epochs before its validation accuracy leaves chance (10 %
+# after 2 epochs of 32 px shapes where ResNet-18 had 39 % after one: bench/quality.py).
+CLASSIFICATION_CPU_SCRATCH = [
+    ("resnet18", 0.01, 16),
+    ("resnet34", 0.01, 16),
+    ("mobilenetv2", 0.01, 16),
+    ("resnet50", 0.01, 16),
 ]
 MULTILABEL_LR_FACTOR = 2.5  # Azure's multi-label defaults are ~2.5x the multi-class ones
 DETECTION_GPU = [
@@ -98,14 +109,16 @@ SEGMENTATION_CPU = [
 @dataclass(frozen=True)
 class Portfolio:
     """The proven configurations of one task kind, best first, on a GPU and on a CPU
-    (model, learning rate, batch size, extra parameters), and how a configuration is sized
-    to the data (`sizes(model, extra, data, hardware) -> parameters`); `choices`, when
-    given, makes the data-aware choices of a configuration instead (see `_sized`)."""
+    (model, learning rate, batch size, extra parameters; on a CPU without pretrained
+    weights `cpu_from_scratch` when given), and how a configuration is sized to the data
+    (`sizes(model, extra, data, hardware) -> parameters`); `choices`, when given, makes the
+    data-aware choices of a configuration instead (see `_sized`)."""
 
     gpu: tuple[tuple, ...]
     cpu: tuple[tuple, ...]
     sizes: Callable[[str, dict, DataProfile, HardwareProfile], dict]
     choices: Callable[..., list[Choice]] | None = None
+    cpu_from_scratch: tuple[tuple, ...] | None = None  # the CPU order without pretrained weights
 
 
 # AutoMode's portfolio per task kind (the task descriptor's `kind`); a new task kind
@@ -113,44 +126,16 @@ class Portfolio:
 PORTFOLIOS: Registry[Portfolio] = Registry("AutoMode portfolio (task kind)")
 
 
-@dataclass
-class DataProfile:
-    """What the portfolio is sized to: image count, image size, objects per image."""
-
-    n_train: int
-    median_width: int | None = None
-    median_height: int | None = None
-    median_objects: float | None = None
-    median_box_area: float | None = None
-    n_classes: int | None = None
-    median_labels: float | None = None  # labels per image (multi-label)
-
-    @property
-    def side(self) -> int | None:
-        """The median shorter side in pixels (None when unknown)."""
-        if self.median_width is None or self.median_height is None:
-            return None
-        return min(self.median_width, self.median_height)
-
-
-@dataclass
-class HardwareProfile:
-    """The device trials run on: GPU count and memory, or CPU cores."""
-
-    device: str  # "cuda" | "cpu"
-    n_gpus: int = 0
-    gpu_memory_gb: float | None = None
-    n_cpus: int = 1
-
-
 @dataclass(frozen=True)
 class AutoModeOptions:
     """What the job says beyond its data: whether trials start from pretrained weights,
-    and each trial's share of `timeout_minutes` in seconds (None: no budget to fit). A
-    multi-fidelity planner passes the budget of its first rung here."""
+    each exploring trial's share of `timeout_minutes` in seconds (None: no budget to fit),
+    and the whole budget (the first trial's when it is too tight to explore)."""
 
     pretrained: bool = True
     trial_budget_s: float | None = None
+    job_budget_s: float | None = None  # the whole timeout, seconds (None: none)
+    fill_budget: bool = False  # this trial is the only one: its epochs fill trial_budget_s
 
 
 @dataclass
@@ -165,6 +150,8 @@ class AutoModePlan:
     raw_search_space: list[dict] = field(default_factory=list)
     choices: list[list[Choice]] = field(default_factory=list)  # per portfolio entry
     options: AutoModeOptions = field(default_factory=AutoModeOptions)
+    explore_share: float = rules.EXPLORE_SHARE  # of a timed budget (automode_rules)
+    explore_why: str = ""
 
     def to_json(self, max_trials: int) -> dict:
         """The record written to automode_plan.json (and sent in the "plan" event)."""
@@ -173,6 +160,7 @@ class AutoModePlan:
             "data": asdict(self.data),
             "hardware": asdict(self.hardware),
             "options": asdict(self.options),
+            "explore": {"share": round(self.explore_share, 3), "why": self.explore_why},
             "portfolio": self.portfolio,
             "choices": [[asdict(choice) for choice in entry] for entry in self.choices],
             "then": {
@@ -212,15 +200,38 @@ def plan_automode(
 ) -> AutoModePlan:
     """The AutoMode plan for a job (see the module docstring for the policy)."""
     options = options or AutoModeOptions()
-    candidates = _candidates(task, hardware, fixed_params, default_learning_rate)
+    candidates = _candidates(
+        task, hardware, fixed_params, default_learning_rate, options.pretrained
+    )
     n_portfolio = portfolio_size(len(candidates), max_trials)
-    choices = [
-        _sized(task, c, data, hardware, fixed_params, options) for c in candidates[:n_portfolio]
-    ]
+    share, why = _explore_share(task, candidates[0], data, hardware, fixed_params, options)
+    choices = []
+    for index, candidate in enumerate(candidates[:n_portfolio]):
+        sized_options = options
+        if index == 0 and share == 0.0:  # too tight to explore: the first gets the budget
+            sized_options = replace(options, trial_budget_s=options.job_budget_s, fill_budget=True)
+        choices.append(_sized(task, candidate, data, hardware, fixed_params, sized_options))
     portfolio = [_config(entry) for entry in choices]
     raw = [_tpe_subspace(entry) for entry in choices]
     space = SearchSpace.from_config(raw)
-    return AutoModePlan(portfolio, space, n_portfolio, data, hardware, raw, choices, options)
+    plan = AutoModePlan(portfolio, space, n_portfolio, data, hardware, raw, choices, options)
+    plan.explore_share, plan.explore_why = share, why
+    return plan
+
+
+def _explore_share(task, candidate, data, hardware, fixed, options) -> tuple[float, str]:
+    """automode_rules.explore_share for the first configuration (classifiers: their epoch
+    cost is estimated; other kinds always explore a third of a timed budget)."""
+    if options.job_budget_s is None or portfolio_of(task).choices is None:
+        return rules.explore_share(None, 1.0, 1)
+    unbounded = replace(options, trial_budget_s=None)
+    first = _config(_sized(task, candidate, data, hardware, fixed, unbounded))
+    crop = first.get("training_crop_size") or fixed.get("training_crop_size") or rules.GPU_MAX_CROP
+    epoch_s = rules.epoch_seconds(
+        first["model_name"], crop, data.n_train, hardware.device == "cuda", hardware.n_cpus
+    )
+    epochs = fixed.get("number_of_epochs") or first.get("number_of_epochs") or 1
+    return rules.explore_share(options.job_budget_s, epoch_s, int(epochs))
 
 
 def portfolio_size(n_candidates: int, max_trials: int) -> int:
@@ -242,8 +253,10 @@ def portfolio_models(task: str, on_gpu: bool, max_trials: int, fixed_params: dic
     return models
 
 
-def _candidates(task, hardware, fixed_params, default_learning_rate) -> list[tuple]:
-    table = _portfolio_table(task, hardware.device == "cuda")
+def _candidates(
+    task, hardware, fixed_params, default_learning_rate, pretrained: bool = True
+) -> list[tuple]:
+    table = _portfolio_table(task, hardware.device == "cuda", pretrained)
     if get_task(task).multilabel:
         table = [(m, lr * MULTILABEL_LR_FACTOR, b, *rest) for m, lr, b, *rest in table]
     model = fixed_params.get("model_name")
@@ -261,11 +274,14 @@ def portfolio_of(task: str) -> Portfolio:
     return PORTFOLIOS.get(get_task(task).kind)
 
 
-def _portfolio_table(task: str, on_gpu: bool) -> list[tuple]:
+def _portfolio_table(task: str, on_gpu: bool, pretrained: bool = True) -> list[tuple]:
     """The task kind's rows, then the curated Transformers classifiers whose weights are
     cached or that a GPU trains in time (engine/utils/hf_hub.py automode_may_use)."""
     portfolio = portfolio_of(task)
-    return list(portfolio.gpu if on_gpu else portfolio.cpu) + automode_hub_candidates(task, on_gpu)
+    rows = portfolio.gpu if on_gpu else portfolio.cpu
+    if not (on_gpu or pretrained) and portfolio.cpu_from_scratch is not None:
+        rows = portfolio.cpu_from_scratch
+    return list(rows) + automode_hub_candidates(task, on_gpu)
 
 
 def _sized(task, candidate, data, hardware, fixed: dict, options: AutoModeOptions) -> list[Choice]:
@@ -308,8 +324,11 @@ def _portfolio_choices(
 
 def _classification_choices(model, lr, batch, data, hardware, options, fixed) -> list[Choice]:
     """The data-aware rules of automode_rules.py for one classifier of the portfolio."""
-    made = [rules.learning_rate(lr, options.pretrained)]
-    crop_choices, crop = _crop_choices(model, data.side, options, hardware, fixed)
+    made = [
+        rules.learning_rate(lr, options.pretrained),
+        rules.weight_decay(_classification_default("weight_decay"), options.pretrained),
+    ]
+    crop_choices, crop = _crop_choices(model, data, options, hardware, fixed)
     made += crop_choices
     if hardware.device == "cuda":
         why = "Azure's default, scaled by GPU memory"
@@ -320,7 +339,9 @@ def _classification_choices(model, lr, batch, data, hardware, options, fixed) ->
         model, crop, data.n_train, hardware.device == "cuda", hardware.n_cpus
     )
     data_epochs = sized_epochs(data.n_train, hardware.device)
-    epochs = rules.epochs_for_budget(data_epochs, options.trial_budget_s, epoch_s)
+    epochs = rules.epochs_for_budget(
+        data_epochs, options.trial_budget_s, epoch_s, fill=options.fill_budget
+    )
     n_epochs = fixed.get("number_of_epochs", epochs.value)
     made += [
         epochs,
@@ -337,11 +358,14 @@ def _classification_choices(model, lr, batch, data, hardware, options, fixed) ->
     return made
 
 
-def _crop_choices(model, side, options, hardware, fixed) -> tuple[list[Choice], int]:
+def _crop_choices(model, data, options, hardware, fixed) -> tuple[list[Choice], int]:
     """Training and validation crops (a fixed training crop sizes validation too), and the
-    crop the epoch's cost is estimated at. The r224 ViTs take 224 px only: no choice."""
+    crop the epoch's cost is estimated at. The r224 ViTs take 224 px only: no choice. (A
+    tight budget keeps the native crop: on flowers5, 112 px for 14 epochs beat 64 px for
+    ~40, 0.56 to 0.46, bench/quality.py.)"""
     if (schemas.model_family(model) or {}).get("crop_sizes_must_match"):
         return [], rules.GPU_MAX_CROP
+    side = data.side
     choice = rules.crop_size(side, options.pretrained, hardware.device == "cuda")
     crop = fixed.get("training_crop_size", choice.value)
     validation = Choice("validation_crop_size", crop, "the training crop")
@@ -388,76 +412,6 @@ def _tpe_subspace(choices: list[Choice]) -> dict:
     return {c.key: c.search or {"type": "choice", "values": [c.value]} for c in choices}
 
 
-def profile_data(task: str, train_manifest: Path) -> DataProfile:
-    """Image count, median image size and, for detection, objects and box area per image."""
-    records = read_manifest(train_manifest)
-    widths, heights = _image_sizes(records[:_PROFILE_SAMPLE])
-    profile = DataProfile(
-        n_train=len(records),
-        median_width=int(statistics.median(widths)) if widths else None,
-        median_height=int(statistics.median(heights)) if heights else None,
-    )
-    if get_task(task).multilabel:
-        counts = [len(r.get("label") or []) for r in records]
-        profile.median_labels = float(statistics.median(counts)) if counts else None
-    profile.n_classes = len({name for r in records for name in _label_names(r)})
-    if get_task(task).objects:
-        counts = [len(r.get("label") or []) for r in records]
-        areas = [_box_area(box) for r in records for box in (r.get("label") or [])]
-        areas = [a for a in areas if a is not None]
-        profile.median_objects = float(statistics.median(counts)) if counts else None
-        profile.median_box_area = float(statistics.median(areas)) if areas else None
-    return profile
-
-
-def _label_names(record: dict) -> list[str]:
-    label = record.get("label")
-    if isinstance(label, str):
-        return [label]
-    return [x if isinstance(x, str) else x.get("label") for x in label or [] if x is not None]
-
-
-def _image_sizes(records: list[dict]) -> tuple[list[int], list[int]]:
-    widths, heights = [], []
-    for record in records:
-        details = record.get("image_details") or {}
-        width, height = details.get("width"), details.get("height")
-        if not (isinstance(width, int) and isinstance(height, int)):
-            width, height = _read_size(record.get("image_url"))
-        if width and height:
-            widths.append(width)
-            heights.append(height)
-    return widths, heights
-
-
-def _read_size(path: str | None) -> tuple[int | None, int | None]:
-    from PIL import Image  # header only: Image.open does not decode the pixels
-
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, TypeError, ValueError):
-        return None, None
-
-
-def _box_area(box: dict) -> float | None:
-    try:
-        return (box["bottomX"] - box["topX"]) * (box["bottomY"] - box["topY"])
-    except (KeyError, TypeError):
-        polygon = (box.get("polygon") or [[]])[0] if isinstance(box, dict) else []
-        if len(polygon) < 6:
-            return None
-        xs, ys = polygon[0::2], polygon[1::2]
-        return (max(xs) - min(xs)) * (max(ys) - min(ys))
-
-
-def profile_hardware(gpus: list[int], gpu_memory_gb: float | None, n_cpus: int) -> HardwareProfile:
-    """The device profile from the GPUs the controller packs trials on."""
-    if gpus:
-        return HardwareProfile("cuda", n_gpus=len(gpus), gpu_memory_gb=gpu_memory_gb, n_cpus=n_cpus)
-    return HardwareProfile("cpu", n_cpus=n_cpus)
-
-
 PORTFOLIOS.add(
     "classification",
     Portfolio(
@@ -465,6 +419,7 @@ PORTFOLIOS.add(
         cpu=tuple((m, lr, b, {}) for m, lr, b in CLASSIFICATION_CPU),
         sizes=lambda model, extra, data, hardware: {},
         choices=_classification_choices,
+        cpu_from_scratch=tuple((m, lr, b, {}) for m, lr, b in CLASSIFICATION_CPU_SCRATCH),
     ),
 )
 PORTFOLIOS.add("detection", Portfolio(tuple(DETECTION_GPU), tuple(DETECTION_CPU), _detection_sizes))

@@ -45,7 +45,10 @@ def _context(plan: dict) -> str:
     data, hardware, options = plan["data"], plan["hardware"], plan.get("options", {})
     size = f"{data.get('median_width')}x{data.get('median_height')} px (median)"
     budget = options.get("trial_budget_s")
-    budget_text = f"{budget:.0f} s per trial" if budget else "no timeout to fit"
+    budget_text = f"{budget:.0f} s per exploring trial" if budget else "no timeout to fit"
+    explore = (plan.get("explore") or {}).get("why")
+    if explore:
+        budget_text += f" ({explore})"
     pretrained = _yaml_value(options.get("pretrained"))
     return (
         f"Data: {data['n_train']} training images, {size}, {data.get('n_classes')} classes. "

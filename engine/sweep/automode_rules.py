@@ -17,13 +17,22 @@ The rules (tests/sweep/test_automode_rules.py has one test per rule):
   colour is often what tells classes apart); TPE searches 0 to 0.4.
 - **horizontal flip**: starts on (it loses no pixels); TPE also tries it off (mirror images
   of text or arrows are another class, which the data cannot tell).
-- **epochs**: the data-size rule (automode.sized_epochs), capped so that a trial fits its
-  share of `timeout_minutes` by an estimate of the epoch's cost (model FLOPs at the crop,
-  the device's throughput); warm-up at most a fifth of the epochs (Azure: 2).
+- **epochs**: the data-size rule (automode.sized_epochs), capped so that a portfolio trial
+  fits its share of the exploring third of `timeout_minutes` by an estimate of the epoch's
+  cost (model FLOPs at the crop, the device's throughput); the best one then trains on for
+  the rest (fidelity.py); warm-up at most a fifth of the epochs (Azure: 2).
 - **learning rate**: Azure's per-model default when fine-tuning pretrained weights; from
-  scratch 2.5x that (no features to preserve); TPE searches 4x either side.
+  scratch 5x that (no features to preserve: 0.05 at Azure's 0.01, the usual from-scratch
+  ResNet rate of 0.1 at batch 128 scaled to the CPU's batch of 64); TPE searches 4x either
+  side.
+- **weight decay**: Azure's 1e-4 when fine-tuning; from scratch 5e-4, the usual value for
+  residual networks trained from scratch on small images (more regularisation where the
+  weights carry no prior).
 - **batch (CPU)**: the pixels per batch of 16 images at 128 px: smaller crops take larger
   batches (fewer steps, at most 64), never more than a quarter of the training images.
+- **exploring**: a timed job explores (portfolio, then TPE) for a third of its budget, the
+  best configuration trains on for the rest (fidelity.py); when the budget holds fewer than
+  two full schedules of the first configuration, that one gets all of it: no search.
 - **data workers**: a small data set of small images (under 16 M pixels in all, e.g. 4,000
   images of 64 px) is decoded in the trial's own process (0 workers): starting worker
   processes costs more than decoding it; larger ones keep Azure's default.
@@ -40,7 +49,8 @@ PRETRAINED_UPSCALE = 2.0  # at most this upscale of the native side with pretrai
 VALID_RESIZE_RATIO = 256 / 224  # Azure's validation resize / crop
 TINY_IMAGE_SIDE = 64
 SHORT_SCHEDULE_EPOCHS = 15
-FROM_SCRATCH_LR_FACTOR = 2.5
+FROM_SCRATCH_LR_FACTOR = 5.0
+FROM_SCRATCH_WEIGHT_DECAY = 5e-4
 LR_SPREAD = 4.0
 MAX_JITTER = 0.4  # Azure's value: the top of the searched range
 CPU_BATCH_PIXELS = 16 * 128 * 128
@@ -70,6 +80,9 @@ GPU_GFLOPS = 10000.0
 CPU_IMAGE_OVERHEAD_S = 0.006
 SMALL_DATA_PIXELS = 16_000_000
 BUDGET_SHARE = 0.8  # of a trial's share of the budget, kept for start-up and validation
+EXPLORE_SHARE = 1 / 3  # of a timed job's budget for short trials; the rest trains the best on
+TIGHT_BUDGET_SCHEDULES = 2  # a budget holding fewer full schedules of the first trial: no search
+MAX_EPOCH_FACTOR = 3  # a trial filling a budget trains at most 3x the data-size rule's epochs
 
 
 @dataclass(frozen=True)
@@ -133,7 +146,7 @@ def horizontal_flip() -> Choice:
 
 
 def learning_rate(default: float, pretrained: bool) -> Choice:
-    """Azure's default when fine-tuning; 2.5x from scratch; searched 4x either side."""
+    """Azure's default when fine-tuning; 5x from scratch; searched 4x either side."""
     if pretrained:
         value, why = default, f"Azure's default for the model ({default}), fine-tuning"
     else:
@@ -141,6 +154,14 @@ def learning_rate(default: float, pretrained: bool) -> Choice:
         why = f"from scratch: {FROM_SCRATCH_LR_FACTOR}x Azure's fine-tuning default {default}"
     value = round(value, 6)
     return Choice("learning_rate", value, why, learning_rate_search(value))
+
+
+def weight_decay(default: float, pretrained: bool) -> Choice:
+    """Azure's default when fine-tuning; 5e-4 from scratch."""
+    if pretrained:
+        return Choice("weight_decay", default, f"Azure's default ({default}), fine-tuning")
+    why = f"from scratch: {FROM_SCRATCH_WEIGHT_DECAY}, the usual value without pretrained weights"
+    return Choice("weight_decay", FROM_SCRATCH_WEIGHT_DECAY, why)
 
 
 def learning_rate_search(value: float) -> dict:
@@ -169,12 +190,23 @@ def epoch_seconds(model: str, crop: int, n_train: int, on_gpu: bool, n_cpus: int
     return n_train * (flops / (CPU_GFLOPS_PER_CORE * 1e9) + CPU_IMAGE_OVERHEAD_S) / cores
 
 
-def epochs_for_budget(data_epochs: int, trial_budget_s: float | None, epoch_s: float) -> Choice:
-    """The data-size rule's epochs, capped to what fits the trial's share of the budget."""
+def epochs_for_budget(
+    data_epochs: int, trial_budget_s: float | None, epoch_s: float, fill: bool = False
+) -> Choice:
+    """The data-size rule's epochs, capped to what fits the trial's share of the budget;
+    `fill` (the one trial of a budget too tight to explore): all the epochs that fit, up to
+    MAX_EPOCH_FACTOR x the data-size rule's."""
     why = f"{data_epochs} epochs for this many images"
     if trial_budget_s is None:
         return Choice("number_of_epochs", data_epochs, why + "; no timeout to fit")
     fits = max(1, int(trial_budget_s * BUDGET_SHARE / max(epoch_s, 1e-6)))
+    if fill:
+        epochs = min(fits, MAX_EPOCH_FACTOR * data_epochs)
+        why = f"the whole budget ({trial_budget_s:.0f} s) holds ~{fits} epochs (~{epoch_s:.1f} s "
+        why += (
+            f"each): {epochs}, at most {MAX_EPOCH_FACTOR}x the {data_epochs} for this many images"
+        )
+        return Choice("number_of_epochs", epochs, why)
     if fits >= data_epochs:
         return Choice("number_of_epochs", data_epochs, why + f"; fits {trial_budget_s:.0f} s")
     why = f"{fits} of {data_epochs} epochs fit the trial's {trial_budget_s:.0f} s"
@@ -190,13 +222,37 @@ def warmup_epochs(epochs: int, azure_default: int) -> Choice:
 
 
 def trial_budget_s(
-    timeout_minutes: float | None, max_trials: int, max_concurrent: int
+    timeout_minutes: float | None, n_explore: int, max_concurrent: int
 ) -> float | None:
-    """A trial's share of the job's budget: trials run max_concurrent at a time."""
+    """An exploring trial's share of the job's budget: the `n_explore` portfolio trials share
+    EXPLORE_SHARE of it, max_concurrent at a time (the rest is the best one's: fidelity.py)."""
     if not timeout_minutes:
         return None
-    waves = math.ceil(max_trials / max(1, max_concurrent))
-    return timeout_minutes * 60.0 / waves
+    waves = math.ceil(max(1, n_explore) / max(1, max_concurrent))
+    return timeout_minutes * 60.0 * EXPLORE_SHARE / waves
+
+
+def explore_share(
+    job_budget_s: float | None, epoch_s: float, data_epochs: int
+) -> tuple[float, str]:
+    """The share of a timed job's budget spent exploring, and why: none when the budget holds
+    fewer than TIGHT_BUDGET_SCHEDULES full schedules of the first configuration (every
+    epoch is then worth more on one model than on a comparison), else EXPLORE_SHARE."""
+    if job_budget_s is None:
+        return EXPLORE_SHARE, "no timeout: the portfolio and the search run in full"
+    fits = job_budget_s * BUDGET_SHARE / max(epoch_s, 1e-6)
+    if fits < TIGHT_BUDGET_SCHEDULES * data_epochs:
+        why = (
+            f"the budget holds ~{fits:.0f} epochs of the first configuration (~{epoch_s:.1f} s "
+            f"each), under {TIGHT_BUDGET_SCHEDULES}x its {data_epochs}: it gets all of it, "
+            "no search"
+        )
+        return 0.0, why
+    why = (
+        f"the budget holds ~{fits:.0f} epochs of the first configuration: "
+        f"{EXPLORE_SHARE:.0%} of it explores, the rest trains the best on"
+    )
+    return EXPLORE_SHARE, why
 
 
 def data_workers(n_train: int, side: int | None, default: int) -> Choice:

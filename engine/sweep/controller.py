@@ -288,6 +288,7 @@ class SweepController:
             params=params,
             resume=session.resumes(trial),  # continue from checkpoints/last.pt
             tracking=None if self.tracker is None else self.tracker.trial_ref(),
+            finish_by=session.finish_by(),
             study=StudyRef(
                 # credentials never reach a file: the trial reads the URL from STORAGE_ENV
                 redact_url(session.storage_ref),

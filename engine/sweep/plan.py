@@ -75,9 +75,18 @@ def plan_sweep(job, data, gpus: list[int], resolver: ParameterResolver) -> Sweep
 
 def _plan_fidelity(plan: SweepPlan, job) -> None:
     """With a time budget, AutoMode fills it by multi-fidelity (fidelity.py)."""
-    epochs = fidelity_policy.trial_epochs(plan.automode.portfolio, plan.fixed_params)
+    automode = plan.automode
+    epochs = fidelity_policy.trial_epochs(automode.portfolio, plan.fixed_params)
     timeout = fidelity_policy.user_timeout(job)
-    plan.fidelity = fidelity_policy.plan_fidelity(timeout, plan.max_trials, epochs)
+    data_epochs = automode_policy.sized_epochs(automode.data.n_train, automode.hardware.device)
+    plan.fidelity = fidelity_policy.plan_fidelity(
+        timeout,
+        plan.max_trials,
+        epochs,
+        final_max_epochs=data_epochs * fidelity_policy.FINAL_EPOCH_FACTOR,
+        fixed=plan.fixed_params,
+        explore_share=automode.explore_share,
+    )
     if plan.fidelity is not None:
         plan.early_termination = plan.fidelity.early_termination()
 
@@ -152,10 +161,12 @@ def automode_options(task: str, plan: SweepPlan) -> automode_policy.AutoModeOpti
     from automl import schemas
 
     pretrained = plan.fixed_params.get("pretrained", schemas.task_default(task, "pretrained"))
-    budget = automode_rules.trial_budget_s(
-        plan.timeout_minutes, plan.max_trials, plan.max_concurrent
+    n_explore = automode_policy.portfolio_size(plan.max_trials, plan.max_trials)
+    budget = automode_rules.trial_budget_s(plan.timeout_minutes, n_explore, plan.max_concurrent)
+    job_budget = plan.timeout_minutes * 60.0 if plan.timeout_minutes else None
+    return automode_policy.AutoModeOptions(
+        pretrained=bool(pretrained), trial_budget_s=budget, job_budget_s=job_budget
     )
-    return automode_policy.AutoModeOptions(pretrained=bool(pretrained), trial_budget_s=budget)
 
 
 def _gpu_memory_gb(index: int) -> float | None:

@@ -17,15 +17,24 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from optuna.trial import TrialState
+
 from automl.engine.sweep import fidelity, groups, recovery, storage
-from automl.engine.sweep.attrs import FINAL_ATTR, JOB_ATTR, PARAMS_ATTR
+from automl.engine.sweep.attrs import (
+    CONTINUES_ATTR,
+    FINAL_ATTR,
+    JOB_ATTR,
+    OVERRIDES_ATTR,
+    PARAMS_ATTR,
+    PORTFOLIO_ATTR,
+)
 from automl.engine.sweep.heartbeat import HeartbeatKeeper
 from automl.engine.sweep.plan import SweepPlan
 from automl.engine.sweep.pruners import build_pruner, pruner_spec
 from automl.engine.sweep.samplers import SweepSampler, build_sampler
 from automl.engine.sweep.slots import TrialSlot, make_slots
 from automl.engine.sweep.standby import StandbyPool
-from automl.engine.sweep.summary import JobHeader, SummaryWriter, best_row, trial_rows, utc_now
+from automl.engine.sweep.summary import JobHeader, SummaryWriter, trial_rows, utc_now
 from automl.engine.trials import TrialData, TrialResult
 from automl.engine.trials.storage_url import redact_url
 from automl.engine.utils.files import write_json_atomic, write_text_atomic
@@ -133,9 +142,6 @@ class SweepSession:
             self._recover_interrupted()
         else:
             self._record_job_start()
-        if self.plan.automode is not None and not (self.resume or self.join):
-            for index in range(self.plan.automode.n_portfolio):
-                self.study.enqueue_trial(self.plan.automode.enqueue_params(index))
         self._announce_plan()
 
     def _sampling(self) -> dict:
@@ -231,36 +237,65 @@ class SweepSession:
         if used >= self.plan.max_trials or self.sampler.is_exhausted():
             return None
         self._queue_final_run(self.plan.max_trials - used)
+        self._queue_portfolio_entry()
         with warnings.catch_warnings():
             # "heartbeat is supposed to be used with Study.optimize": we beat ourselves
             warnings.simplefilter("ignore", UserWarning)
             trial, params = self.sampler.ask()
+        overrides = trial.user_attrs.get(OVERRIDES_ATTR)
+        if overrides:  # a final run's epochs (fidelity.py): what it runs with, as recorded
+            params = {**params, **overrides}
+            trial.set_user_attr(PARAMS_ATTR, params)
         self.heartbeat.beat_now(storage.trial_id(trial))
         return trial, params
 
+    def _queue_portfolio_entry(self) -> None:
+        """AutoMode's next portfolio entry, queued when nothing else waits: one at a time,
+        so that a final run queued meanwhile goes first (Optuna asks the oldest waiting)."""
+        automode = self.plan.automode
+        if automode is None:
+            return
+        trials = self.study.get_trials(deepcopy=False)
+        if any(trial.state == TrialState.WAITING for trial in trials):
+            return
+        queued = {trial.user_attrs.get(PORTFOLIO_ATTR) for trial in trials}
+        index = next((i for i in range(automode.n_portfolio) if i not in queued), None)
+        if index is not None:
+            params = automode.enqueue_params(index)
+            self.study.enqueue_trial(params, user_attrs={PORTFOLIO_ATTR: index})
+
     def _queue_final_run(self, trials_left: int) -> None:
-        """Multi-fidelity AutoMode's last step (fidelity.py): the best configuration, cut
-        short so far, queued to run again to completion, once, when its time has come."""
+        """Multi-fidelity AutoMode's exploitation (fidelity.py): the best configuration so
+        far queued, once, to run on with the epochs the time left holds."""
         plan = self.plan.fidelity
         if plan is None or self._final_run_queued():
             return
-        rows = self.rows({})
-        minutes_left = plan.timeout_minutes - (time.time() - self.started_epoch) / 60.0
-        if not fidelity.final_run_due(rows, plan, minutes_left, trials_left):
-            return
-        best = best_row(rows)
-        trials = self.study.get_trials(deepcopy=False)
-        frozen = next(trial for trial in trials if trial.number == best["number"])
-        self.study.enqueue_trial(dict(frozen.params), user_attrs={FINAL_ATTR: True})
-        logger.info(
-            "automode budget: trial %d's configuration (%s %.4g after %d epoch(s)) runs "
-            "again to completion, pruning off: %.1f minute(s) left",
-            best["number"],
-            self.metric,
-            best["score"],
-            best["epochs_completed"],
-            minutes_left,
+        seconds_left = plan.timeout_minutes * 60.0 - (time.time() - self.started_epoch)
+        final = fidelity.final_run(
+            self.rows({}), plan, seconds_left, trials_left, self._has_own_checkpoint
         )
+        if final is None:
+            return
+        trials = self.study.get_trials(deepcopy=False)
+        frozen = next(trial for trial in trials if trial.number == final.number)
+        overrides = fidelity.final_overrides(final, self.plan.fixed_params)
+        attrs = {FINAL_ATTR: True, OVERRIDES_ATTR: overrides}
+        if final.continues:
+            attrs[CONTINUES_ATTR] = final.number
+        self.study.enqueue_trial(dict(frozen.params), user_attrs=attrs)
+        logger.info("automode budget: %s", final.why)
+
+    def finish_by(self) -> float | None:
+        """When a trial's last epoch should end (TrialSpec.finish_by): multi-fidelity
+        AutoMode's trials end before the job's budget, the job's own finish kept apart."""
+        plan = self.plan.fidelity
+        if plan is None:
+            return None
+        return self.started_epoch + plan.timeout_minutes * 60.0 - fidelity.FINISH_RESERVE_S
+
+    def _has_own_checkpoint(self, number: int) -> bool:
+        """Whether trial `number` left our loop's checkpoint (a final run continues it)."""
+        return (self.run_dir / "trials" / str(number) / recovery.RESUMABLE_CHECKPOINTS[0]).is_file()
 
     def _final_run_queued(self) -> bool:
         trials = self.study.get_trials(deepcopy=False)

@@ -132,6 +132,8 @@ def summary_row(
         row["continues"] = continues
     if result.stopped_by is not None:  # e.g. "budget": the job's timeout ended it
         row["stopped_by"] = result.stopped_by
+    if result.epoch_s is not None:  # seconds an epoch, start-up and finish left out
+        row["epoch_s"] = result.epoch_s
     return row
 
 

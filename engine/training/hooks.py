@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from torch import nn
 from automl.engine.models import write_model_package
 from automl.engine.models.package import model_record, package_settings, save_torch_atomic
 from automl.engine.training import distributed
+from automl.engine.training.optim import epochs_by_deadline
 from automl.engine.training.status import EtaEstimator
 from automl.engine.utils.files import append_jsonl
 
@@ -47,12 +49,14 @@ class EpochHooks:
         self.steps_before = 0
         self.writes_files = distributed.is_main()
         self.speed: dict = {}  # the last epoch's training seconds and images/s, when measured
+        self.planned_epochs = run.settings.number_of_epochs  # before any fit_to_deadline
 
     # ---- during an epoch -----------------------------------------------------------
 
     def begin_epoch(self) -> None:
         """A new epoch starts: its steps count on from the steps done so far."""
         self.steps_before = self.eta.steps_done
+        self.run.epoch_clock.start()
 
     def on_step(
         self, epoch: int, step: int, n_steps: int, running_loss: Callable[[], float | None]
@@ -116,6 +120,7 @@ class EpochHooks:
     def finish_epoch(self, epoch: int, model: nn.Module, labels: list[str]) -> None:
         """Epoch `epoch` is done: count it; checkpoint_frequency writes `<epoch>_model.pt`."""
         self.run.epochs_completed = epoch
+        self.run.epoch_clock.stop()
         frequency = self.run.settings.checkpoint_frequency
         if self.writes_files and frequency and not epoch % frequency:
             self.save_epoch_checkpoint(model, labels, epoch)
@@ -128,6 +133,36 @@ class EpochHooks:
         settings = package_settings(task, name, labels, params)
         record = model_record(model, task, name, labels, settings, params)
         save_torch_atomic(record, run.checkpoint_dir / f"{epoch}_model.pt")
+
+    def fit_to_deadline(self, epoch: int, scheduler) -> None:
+        """AutoMode with a timeout (spec.finish_by): after epoch `epoch`, fewer epochs than
+        planned when they would end past it at the pace so far (judged again after every
+        epoch, never more than planned); the learning-rate schedule then ends with the new
+        last epoch. One process only: the ranks of a group could disagree on the time."""
+        from dataclasses import replace
+
+        run = self.run
+        finish_by = run.spec.finish_by
+        if finish_by is None or distributed.current().world_size > 1:
+            return
+        planned = run.settings.number_of_epochs
+        epochs = epochs_by_deadline(
+            epoch, self.planned_epochs, finish_by - time.time(), run.epoch_clock.mean_s()
+        )
+        epochs = self.planned_epochs if epochs is None else epochs
+        if epochs == planned:
+            return
+        run.settings = replace(run.settings, number_of_epochs=epochs)
+        scheduler.set_epochs(epochs)
+        self.eta.n_epochs = epochs
+        run.status.update(force=True, n_epochs=epochs)
+        logger.info(
+            "the job's budget ends in %.0f s: %d epochs in all instead of %d, the "
+            "learning-rate schedule ending with the last",
+            max(0.0, finish_by - time.time()),
+            epochs,
+            planned,
+        )
 
     def log_epoch(self, epoch: int, train_loss: float, score: float | None) -> None:
         """The epoch's status (forced) and its log line."""

@@ -394,7 +394,9 @@ def train_epochs(trainer: EpochTrainer, hooks: EpochHooks, state, data, first_ep
     """The epoch loop; returns the final state ("complete" or "pruned")."""
     run = hooks.run
     main = distributed.is_main()
-    for epoch in range(first_epoch, run.settings.number_of_epochs + 1):
+    epoch = first_epoch - 1
+    while epoch < run.settings.number_of_epochs:  # fit_to_deadline may shorten it
+        epoch += 1
         train_loss = run_epoch(trainer, hooks, state, data, epoch)
         score, pruned = None, False
         if hooks.should_evaluate(epoch) and main:
@@ -407,6 +409,7 @@ def train_epochs(trainer: EpochTrainer, hooks: EpochHooks, state, data, first_ep
         if main:
             save_last(run, state, epoch)
         hooks.log_epoch(epoch, train_loss, score)
+        hooks.fit_to_deadline(epoch, state.scheduler)
         # Rank 0 decides; every rank stops at the same epoch (no rank left in a collective).
         pruned, stop = distributed.broadcast_flags(pruned, hooks.stop_requested)
         if pruned:

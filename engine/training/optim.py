@@ -62,9 +62,16 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, cycles:
 class SchedulerPlan:
     """Which scheduler runs and whether it steps per batch or per epoch."""
 
-    def __init__(self, scheduler, per_batch: bool) -> None:
+    def __init__(self, scheduler, per_batch: bool, steps: dict | None = None) -> None:
         self.scheduler = scheduler
         self.per_batch = per_batch
+        self.steps = steps  # warmup_cosine's {"total", "per_epoch"}: set_epochs changes it
+
+    def set_epochs(self, epochs: int) -> None:
+        """A schedule of `epochs` from now on (the cosine ends with the last of them); the
+        step and constant schedules do not depend on the length."""
+        if self.steps is not None:
+            self.steps["total"] = self.steps["per_epoch"] * epochs
 
     def step_batch(self) -> None:
         if self.scheduler is not None and self.per_batch:
@@ -89,16 +96,35 @@ def build_scheduler(
     name = settings.learning_rate_scheduler
     if name == "warmup_cosine":
         warmup = batches_per_epoch * settings.warmup_cosine_lr_warmup_epochs
-        total = batches_per_epoch * settings.number_of_epochs
+        steps = {
+            "per_epoch": batches_per_epoch,
+            "total": batches_per_epoch * settings.number_of_epochs,
+        }
         cycles = settings.warmup_cosine_lr_cycles
 
         def factor(step: int) -> float:
-            return warmup_cosine_factor(step, warmup, total, cycles)
+            return warmup_cosine_factor(step, warmup, steps["total"], cycles)
 
-        return SchedulerPlan(torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True)
+        return SchedulerPlan(torch.optim.lr_scheduler.LambdaLR(optimizer, factor), True, steps)
     if name == "step":
         scheduler = torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=settings.step_lr_step_size, gamma=settings.step_lr_gamma
         )
         return SchedulerPlan(scheduler, False)
     return SchedulerPlan(None, False)
+
+
+DEADLINE_MARGIN = 1.1  # an epoch is planned 10 % longer than the mean so far
+
+
+def epochs_by_deadline(
+    done: int, planned: int, seconds_left: float, epoch_s: float | None
+) -> int | None:
+    """The epochs a trial can run in all when its last must end within `seconds_left`, at
+    `epoch_s` a measured epoch (DEADLINE_MARGIN more): `planned` or fewer, at least `done`;
+    None when the plan stands (it fits, or nothing is measured yet)."""
+    if epoch_s is None or done >= planned:
+        return None
+    fits = int(max(0.0, seconds_left) / (epoch_s * DEADLINE_MARGIN))
+    epochs = max(done, min(planned, done + fits))
+    return None if epochs == planned else epochs

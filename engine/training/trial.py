@@ -71,6 +71,28 @@ class CancelFlag:
 
 
 @dataclass
+class EpochClock:
+    """The seconds of the epochs this process ran, from each one's first training step to
+    its end (evaluation and checkpoint included): TrialResult.epoch_s."""
+
+    total_s: float = 0.0
+    count: int = 0
+    started: float | None = None
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+
+    def stop(self) -> None:
+        if self.started is not None:
+            self.total_s += time.monotonic() - self.started
+            self.count += 1
+            self.started = None
+
+    def mean_s(self) -> float | None:
+        return round(self.total_s / self.count, 3) if self.count else None
+
+
+@dataclass
 class TrialRun:
     """Paths, writers and progress of one trial; `inputs` is what its trainer reads."""
 
@@ -89,6 +111,7 @@ class TrialRun:
     reporter: object = None
     trainer: Trainer | None = None  # of the task kind and model runtime (trainers.py)
     tracker: TrialTracker | None = None  # MLflow and TensorBoard (engine/tracking/), rank 0
+    epoch_clock: EpochClock = field(default_factory=lambda: EpochClock())
 
     @property
     def elapsed_s(self) -> float:
@@ -216,6 +239,7 @@ def finish(run: TrialRun, state_name: str, error: str | None) -> TrialResult:
         duration_s=run.elapsed_s,
         error=error,
         details=run.best_details,
+        epoch_s=run.epoch_clock.mean_s(),
     )
     result.write(run.trial_dir)
     if run.tracker is not None:  # its plots and result.json are among the run's artifacts

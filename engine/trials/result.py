@@ -50,7 +50,9 @@ class TrialResult:
     result.json only, not in the study); `interrupted`: stopped by its controller (a
     cancel, a lost worker), so its place in max_trials goes to the next trial;
     `stopped_by`: set on a complete trial that did not run all its epochs because the job's
-    budget ran out (STOPPED_BY_BUDGET).
+    budget ran out (STOPPED_BY_BUDGET); `epoch_s`: the mean seconds of the epochs this
+    trial's process ran (training, evaluation, checkpoint: start-up and finish left out),
+    which AutoMode's budget planning sizes a final run by (engine/sweep/fidelity.py).
     """
 
     state: str
@@ -63,6 +65,7 @@ class TrialResult:
     details: dict = field(default_factory=dict)
     interrupted: bool = False
     stopped_by: str | None = None
+    epoch_s: float | None = None
     version: ClassVar[int] = RESULT_VERSION
 
     @classmethod
@@ -79,11 +82,12 @@ class TrialResult:
         return replace(self, state=state, error=error, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON object of result.json (`stopped_by` only when set: a result without it
-        reads the same in every release)."""
+        """The JSON object of result.json (`stopped_by` and `epoch_s` only when set: a
+        result without them reads the same in every release)."""
         data = {"version": self.version, **asdict(self)}
-        if self.stopped_by is None:
-            del data["stopped_by"]
+        for optional in ("stopped_by", "epoch_s"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     def to_record(self) -> dict[str, Any]:

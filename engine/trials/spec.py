@@ -110,7 +110,9 @@ class TrialSpec:
     `training_parameters`: every hyperparameter resolved (defaults filled); `params`: the
     sampled ones only; `resume`: continue from checkpoints/last.pt (recovery.py);
     `n_threads`: CPU threads for torch; `device`: "cuda" or "cpu"; `tracking`: the MLflow
-    run to log into (optional: older spec.json files have none).
+    run to log into (optional: older spec.json files have none); `finish_by`: a Unix time
+    the trial's last epoch should end by (AutoMode with a timeout: the trial shortens its
+    schedule to it, engine/training/hooks.py; None: the schedule as set).
     """
 
     task: str
@@ -128,6 +130,7 @@ class TrialSpec:
     resume: bool = False
     study: StudyRef | None = None
     tracking: TrackingRef | None = None  # MLflow tracking is off without it
+    finish_by: float | None = None
     version: ClassVar[int] = SPEC_VERSION
 
     @property
@@ -136,7 +139,8 @@ class TrialSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of spec.json (key order as every release wrote it; `tracking`
-        only when set, so an untracked trial's spec is the shape older releases read)."""
+        and `finish_by` only when set, so such a trial's spec is the shape older releases
+        read)."""
         data = {
             "version": self.version,
             "job_name": self.job_name,
@@ -156,6 +160,8 @@ class TrialSpec:
         }
         if self.tracking is not None:
             data["tracking"] = self.tracking.to_dict()
+        if self.finish_by is not None:
+            data["finish_by"] = self.finish_by
         return data
 
     @classmethod
@@ -209,4 +215,5 @@ def _spec_fields(data: Mapping, where: str) -> dict[str, Any]:
         "resume": bool(data.get("resume")),
         "study": None if not study else StudyRef.from_dict(study, where),
         "tracking": None if not tracking else TrackingRef.from_dict(tracking, where),
+        "finish_by": None if data.get("finish_by") is None else float(data["finish_by"]),
     }

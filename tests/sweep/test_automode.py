@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from automl.engine.sweep.automode import (
+    AutoModeOptions,
     DataProfile,
     HardwareProfile,
     plan_automode,
@@ -29,6 +30,14 @@ def test_cpu_portfolio_starts_cheap_and_sizes_to_the_data():
     assert first["training_batch_size"] == 25  # 28 at a 96 px crop, at most n_train / 4
     assert first["training_crop_size"] == 96  # 48 px images, pretrained: 2x upscale
     assert plan.n_portfolio == 5 == len(plan.search_space.subspaces)
+
+
+def test_cpu_portfolio_from_scratch_starts_with_resnet18():
+    options = AutoModeOptions(pretrained=False)
+    plan = plan_automode("image_classification", SMALL, CPU, 10, {}, options=options)
+    assert [c["model_name"] for c in plan.portfolio[:3]] == ["resnet18", "resnet34", "mobilenetv2"]
+    gpu = plan_automode("image_classification", SMALL, GPU_24, 10, {}, options=options)
+    assert gpu.portfolio[0]["model_name"] == "vitb16r224"  # the GPU order is the same
 
 
 def test_gpu_portfolio_starts_strong_and_scales_batches():

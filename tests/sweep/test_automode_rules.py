@@ -75,9 +75,14 @@ def test_flip_starts_on_and_is_searched_off_too():
 
 def test_learning_rate_is_azures_when_pretrained_and_higher_from_scratch():
     tuned, scratch = rules.learning_rate(0.01, True), rules.learning_rate(0.01, False)
-    assert tuned.value == 0.01 and scratch.value == pytest.approx(0.025)
+    assert tuned.value == 0.01 and scratch.value == pytest.approx(0.05)
     low, high = math.exp(scratch.search["min_value"]), math.exp(scratch.search["max_value"])
-    assert (low, high) == (pytest.approx(0.025 / 4), pytest.approx(0.1))
+    assert (low, high) == (pytest.approx(0.05 / 4), pytest.approx(0.2))
+
+
+def test_weight_decay_is_azures_when_pretrained_and_higher_from_scratch():
+    assert rules.weight_decay(1e-4, True).value == 1e-4
+    assert rules.weight_decay(1e-4, False).value == 5e-4
 
 
 def test_cpu_batch_grows_for_small_crops_within_bounds():
@@ -87,9 +92,10 @@ def test_cpu_batch_grows_for_small_crops_within_bounds():
 
 
 def test_epochs_fit_the_trials_share_of_the_budget():
-    assert rules.trial_budget_s(5, 10, 1) == 30.0
-    assert rules.trial_budget_s(5, 10, 2) == 60.0
-    assert rules.trial_budget_s(None, 10, 1) is None
+    # 4 portfolio trials share the exploring third of 5 minutes: 25 s each, 50 s two at a time
+    assert rules.trial_budget_s(5, 4, 1) == pytest.approx(25.0)
+    assert rules.trial_budget_s(5, 4, 2) == pytest.approx(50.0)
+    assert rules.trial_budget_s(None, 4, 1) is None
     assert rules.epochs_for_budget(10, None, 5.0).value == 10
     assert rules.epochs_for_budget(10, 300.0, 5.0).value == 10
     assert rules.epochs_for_budget(10, 30.0, 5.0).value == 4  # 80 % of 30 s, 5 s an epoch
@@ -182,3 +188,25 @@ def test_the_run_directory_gets_automode_md(run, data, tmp_path):
     plan = json.loads((tmp_path / "run" / "automode_plan.json").read_text())
     assert f"model_name: {plan['portfolio'][0]['model_name']}  # " in text
     assert plan["choices"][0][0]["key"] == "model_name" and plan["choices"][0][0]["why"]
+
+
+def test_a_budget_holding_under_two_schedules_is_not_explored():
+    share, why = rules.explore_share(180.0, 12.0, 10)  # ~12 epochs fit: under 2 x 10
+    assert share == 0.0 and "no search" in why
+    share, why = rules.explore_share(3600.0, 12.0, 10)  # ~240 epochs fit
+    assert share == rules.EXPLORE_SHARE and "explores" in why
+    assert rules.explore_share(None, 12.0, 10)[0] == rules.EXPLORE_SHARE
+
+
+def test_a_tight_budget_gives_the_first_trial_all_of_it():
+    data = DataProfile(n_train=1400, median_width=32, median_height=32)
+    cpu = HardwareProfile("cpu", n_cpus=2)
+    tight = AutoModeOptions(pretrained=False, trial_budget_s=20.0, job_budget_s=180.0)
+    plan = plan_automode("image_classification", data, cpu, 6, {}, options=tight)
+    assert plan.explore_share == 0.0 and "no search" in plan.explore_why
+    first, second = plan.portfolio[0], plan.portfolio[1]
+    assert first["number_of_epochs"] > second["number_of_epochs"]  # 180 s against 20 s
+    roomy = AutoModeOptions(pretrained=False, trial_budget_s=1200.0, job_budget_s=3600.0)
+    plan = plan_automode("image_classification", data, cpu, 6, {}, options=roomy)
+    assert plan.explore_share == rules.EXPLORE_SHARE
+    assert plan.to_json(6)["explore"]["share"] == round(rules.EXPLORE_SHARE, 3)
