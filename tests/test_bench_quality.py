@@ -28,9 +28,20 @@ def test_arguments_quick_and_sets(quality):
     assert quality.budget_for(args, "chess") == quality.QUICK_BUDGET_S
     full = quality.parse_args([])
     assert full.sets == list(quality.SETS) and full.max_trials == 10
-    assert quality.budget_for(quality.parse_args(["--budget-s", "7"]), "raccoon") == 7
+    # whole minutes: the job's timeout_minutes is an integer, as in Azure
+    assert quality.budget_for(quality.parse_args(["--budget-s", "7"]), "raccoon") == 60
+    assert quality.budget_for(quality.parse_args(["--budget-s", "90"]), "raccoon") == 120
+    assert quality.budget_for(quality.parse_args(["--budget-s", "180"]), "raccoon") == 180
     with pytest.raises(SystemExit):
         quality.parse_args(["--sets", "cifar"])
+
+
+def test_arms_pick_the_rows(quality):
+    assert quality.parse_args([]).arms == {"a", "b", "c", "d"}
+    assert quality.parse_args(["--arms", "b, c"]).arms == {"b", "c"}
+    for bad in ("e", ","):
+        with pytest.raises(SystemExit):
+            quality.parse_args(["--arms", bad])
 
 
 def test_synthetic_set_is_a_valid_jsonl_dataset_of_10_classes(quality, tmp_path):

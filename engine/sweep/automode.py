@@ -338,7 +338,7 @@ def _classification_choices(model, lr, batch, data, hardware, options, fixed) ->
     epoch_s = rules.epoch_seconds(
         model, crop, data.n_train, hardware.device == "cuda", hardware.n_cpus
     )
-    data_epochs = sized_epochs(data.n_train, hardware.device)
+    data_epochs = sized_epochs(data.n_train, hardware.device, options.job_budget_s is not None)
     epochs = rules.epochs_for_budget(
         data_epochs, options.trial_budget_s, epoch_s, fill=options.fill_budget
     )
@@ -380,10 +380,11 @@ def _config(choices: list[Choice]) -> dict:
     return {choice.key: choice.value for choice in choices}
 
 
-def sized_epochs(n_train: int, device: str) -> int:
-    """Fewer epochs for more data (each epoch then has more steps)."""
+def sized_epochs(n_train: int, device: str, budgeted: bool = False) -> int:
+    """Fewer epochs for more data (each epoch then has more steps); on a CPU at most 10,
+    unless the job's own timeout bounds the time (`budgeted`: the budget rules fit them)."""
     epochs = 30 if n_train < 250 else 20 if n_train < 1000 else 15 if n_train < 10000 else 10
-    return min(epochs, 10) if device == "cpu" else epochs
+    return min(epochs, 10) if device == "cpu" and not budgeted else epochs
 
 
 def sized_batch(default: int, n_train: int, hardware: HardwareProfile) -> int:

@@ -83,6 +83,7 @@ BUDGET_SHARE = 0.8  # of a trial's share of the budget, kept for start-up and va
 EXPLORE_SHARE = 1 / 3  # of a timed job's budget for short trials; the rest trains the best on
 TIGHT_BUDGET_SCHEDULES = 2  # a budget holding fewer full schedules of the first trial: no search
 MAX_EPOCH_FACTOR = 3  # a trial filling a budget trains at most 3x the data-size rule's epochs
+FILL_OVERPLAN = 1.5  # a trial filling a budget plans this much more than estimated, then fits
 
 
 @dataclass(frozen=True)
@@ -200,12 +201,13 @@ def epochs_for_budget(
     if trial_budget_s is None:
         return Choice("number_of_epochs", data_epochs, why + "; no timeout to fit")
     fits = max(1, int(trial_budget_s * BUDGET_SHARE / max(epoch_s, 1e-6)))
-    if fill:
-        epochs = min(fits, MAX_EPOCH_FACTOR * data_epochs)
-        why = f"the whole budget ({trial_budget_s:.0f} s) holds ~{fits} epochs (~{epoch_s:.1f} s "
-        why += (
-            f"each): {epochs}, at most {MAX_EPOCH_FACTOR}x the {data_epochs} for this many images"
-        )
+    if fill:  # planned long: the trial ends its schedule by the budget's end (finish_by)
+        whole = trial_budget_s / max(epoch_s, 1e-6)
+        epochs = max(1, min(int(FILL_OVERPLAN * whole), MAX_EPOCH_FACTOR * data_epochs))
+        why = f"the whole budget ({trial_budget_s:.0f} s) holds ~{whole:.0f} epochs (~{epoch_s:.1f}"
+        why += f" s each, estimated): {epochs} planned, at most {MAX_EPOCH_FACTOR}x the "
+        why += f"{data_epochs} for this many images; the trial ends its schedule at the "
+        why += "budget's end by its measured pace"
         return Choice("number_of_epochs", epochs, why)
     if fits >= data_epochs:
         return Choice("number_of_epochs", data_epochs, why + f"; fits {trial_budget_s:.0f} s")

@@ -13,9 +13,11 @@ is no budget to plan for) and `max_trials` > 1:
 2. **Exploit: the rest, on the best.** Once the exploration share is spent (or one trial of
    `max_trials` is left), the best configuration so far runs on (`final_run`): it continues
    from its own checkpoint (its epochs so far are kept, the learning-rate schedule stretched
-   to the new length: a warm restart) or, without one, starts again; either way with as many
-   epochs as the time left holds by that configuration's own measured seconds per epoch
-   (start-up and finish apart: TrialResult.epoch_s), pruning and early stopping off. Its
+   to the new length: a warm restart) or, without one, starts again; either way planned for
+   the epochs the time left holds by that configuration's own measured seconds per epoch
+   (start-up and finish apart: TrialResult.epoch_s), with room to spare, and ending its
+   schedule by the budget's end at its own pace (TrialSpec.finish_by); pruning and early
+   stopping off. Its
    trial carries attrs.FINAL_ATTR and its changed values attrs.OVERRIDES_ATTR.
 
 Everything here is pure planning; the plan's lines (`FidelityPlan.why`) are written to
@@ -29,7 +31,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from automl.engine.sweep.automode_rules import EXPLORE_SHARE, MAX_EPOCH_FACTOR
+from automl.engine.sweep.automode_rules import EXPLORE_SHARE, FILL_OVERPLAN, MAX_EPOCH_FACTOR
 from automl.engine.sweep.summary import best_row
 
 REDUCTION_FACTOR = 3
@@ -214,9 +216,11 @@ def final_run(
     before = best["epochs_completed"] if continues else 0
     spare = seconds_left - overhead_s - PROCESS_START_S - FINISH_RESERVE_S
     fits = int(spare / (epoch_s * EPOCH_MARGIN)) if spare > 0 else 0
-    epochs = min(before + fits, plan.final_max_epochs or plan.max_epochs)
-    if epochs <= best["epochs_completed"]:
+    if before + fits <= best["epochs_completed"]:
         return None  # the time left would not train it further
+    # Planned long: a short trial's pace is its slow first epoch; the run itself ends its
+    # schedule by the budget's end at its measured pace (TrialSpec.finish_by).
+    epochs = min(before + int(FILL_OVERPLAN * fits), plan.final_max_epochs or plan.max_epochs)
     how = f"continues from epoch {before}" if continues else "starts again"
     why = (
         f"trial {best['number']}'s configuration {how} to {epochs} epochs: "

@@ -78,7 +78,9 @@ def _plan_fidelity(plan: SweepPlan, job) -> None:
     automode = plan.automode
     epochs = fidelity_policy.trial_epochs(automode.portfolio, plan.fixed_params)
     timeout = fidelity_policy.user_timeout(job)
-    data_epochs = automode_policy.sized_epochs(automode.data.n_train, automode.hardware.device)
+    data_epochs = automode_policy.sized_epochs(
+        automode.data.n_train, automode.hardware.device, budgeted=timeout is not None
+    )
     plan.fidelity = fidelity_policy.plan_fidelity(
         timeout,
         plan.max_trials,
@@ -151,19 +153,22 @@ def _plan_automode(job, data, gpus, plan: SweepPlan, resolver):
         plan.max_trials,
         plan.fixed_params,
         default_learning_rate,
-        automode_options(job.task, plan),
+        automode_options(job.task, plan, fidelity_policy.user_timeout(job)),
     )
 
 
-def automode_options(task: str, plan: SweepPlan) -> automode_policy.AutoModeOptions:
-    """Pretrained weights or not (the user's value, else the schema default) and each
-    trial's share of timeout_minutes: what AutoMode's rules need beyond the data."""
+def automode_options(
+    task: str, plan: SweepPlan, user_timeout: float | None = None
+) -> automode_policy.AutoModeOptions:
+    """Pretrained weights or not (the user's value, else the schema default), each
+    exploring trial's share of timeout_minutes, and the budget the job file gives (None:
+    the schema's 7-day default is none): what AutoMode's rules need beyond the data."""
     from automl import schemas
 
     pretrained = plan.fixed_params.get("pretrained", schemas.task_default(task, "pretrained"))
     n_explore = automode_policy.portfolio_size(plan.max_trials, plan.max_trials)
     budget = automode_rules.trial_budget_s(plan.timeout_minutes, n_explore, plan.max_concurrent)
-    job_budget = plan.timeout_minutes * 60.0 if plan.timeout_minutes else None
+    job_budget = user_timeout * 60.0 if user_timeout else None
     return automode_policy.AutoModeOptions(
         pretrained=bool(pretrained), trial_budget_s=budget, job_budget_s=job_budget
     )

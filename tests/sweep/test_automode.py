@@ -115,3 +115,12 @@ def test_every_task_kind_has_a_portfolio_of_its_own_models():
         portfolio = PORTFOLIOS.get(get_task(task).kind)
         for row in (*portfolio.gpu, *portfolio.cpu):
             assert row[0] in schemas.model_names(task), (task, row[0])
+
+
+def test_a_job_timeout_lifts_the_cpu_epoch_cap_for_the_budget_rules():
+    assert sized_epochs(60, "cpu") == 10 and sized_epochs(60, "cpu", budgeted=True) == 30
+    tight = AutoModeOptions(pretrained=False, trial_budget_s=60.0, job_budget_s=180.0)
+    data = DataProfile(n_train=60, median_width=224, median_height=150)
+    plan = plan_automode("image_classification", data, CPU, 10, {}, options=tight)
+    assert plan.explore_share == 0.0  # ~26 epochs fit: under 2 x 30
+    assert plan.portfolio[0]["number_of_epochs"] > 10

@@ -55,7 +55,8 @@ def test_a_budget_too_tight_to_explore_has_no_pruner_and_says_so():
     final = fidelity.final_run(best, made, 75.0, 5, lambda n: True)  # exploring: never
     spare = 75.0 - 20.0 - fidelity.PROCESS_START_S - fidelity.FINISH_RESERVE_S  # 20 s overhead
     assert final is not None and final.continues
-    assert final.epochs == 8 + int(spare / (10.0 * fidelity.EPOCH_MARGIN))
+    fits = int(spare / (10.0 * fidelity.EPOCH_MARGIN))
+    assert final.epochs == 8 + int(fidelity.FILL_OVERPLAN * fits)
 
 
 def test_budget_plans_hyperband_on_epochs_and_says_why():
@@ -138,7 +139,7 @@ def test_final_run_fills_the_time_left_by_its_own_seconds_per_epoch():
     epoch_s, startup = 5.0, 2.0
     fits = int((190.0 - startup - fidelity.PROCESS_START_S - fidelity.FINISH_RESERVE_S)
                / (epoch_s * fidelity.EPOCH_MARGIN))  # fmt: skip
-    assert final.continues and final.epochs == min(2 + fits, 30)
+    assert final.continues and final.epochs == min(2 + int(fidelity.FILL_OVERPLAN * fits), 30)
     assert "continues from epoch 2" in final.why
 
 
@@ -268,3 +269,13 @@ def test_automode_run_records_the_budget_plan(run, data, tmp_path):
     assert record["fidelity"]["why"]
     spec = json.loads((tmp_path / "run" / "trials" / "0" / "spec.json").read_text())
     assert spec["study"]["pruner"]["class"].endswith("FidelityPruner")
+    assert spec["finish_by"] > time.time()  # the trial knows when the budget ends
+    assert record["explore"]["share"] > 0 and record["explore"]["why"]
+
+
+def test_only_automode_with_a_budget_gives_trials_a_finish_time():
+    fake = fake_session(optuna.create_study(direction="maximize"), [], timeout=5, started=1000.0)
+    expected = 1000.0 + 300.0 - fidelity.FINISH_RESERVE_S
+    assert SweepSession.finish_by(fake) == pytest.approx(expected)
+    explicit = SimpleNamespace(plan=SimpleNamespace(fidelity=None), started_epoch=1000.0)
+    assert SweepSession.finish_by(explicit) is None  # an explicit job keeps its schedule
