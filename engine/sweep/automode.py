@@ -347,6 +347,8 @@ def _classification_choices(model, lr, batch, data, hardware, options, fixed) ->
         epochs,
         rules.warmup_epochs(n_epochs, _classification_default("warmup_cosine_lr_warmup_epochs")),
     ]
+    if options.fill_budget:
+        made.append(rules.fill_early_stopping())
     made += [
         rules.min_crop_area(data.side, n_epochs),
         rules.color_jitter(),

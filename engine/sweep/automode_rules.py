@@ -216,6 +216,13 @@ def epochs_for_budget(
     return Choice("number_of_epochs", fits, why)
 
 
+def fill_early_stopping() -> Choice:
+    """The one trial of a budget too tight to explore runs its whole schedule: it ends with
+    the budget, and a patience of a few epochs would hand the rest to nothing better."""
+    why = "the one trial fills the budget: its schedule ends with it, annealed"
+    return Choice("early_stopping", False, why)
+
+
 def warmup_epochs(epochs: int, azure_default: int) -> Choice:
     """Warm-up takes at most a fifth of a short schedule."""
     value = min(azure_default, epochs // 5)

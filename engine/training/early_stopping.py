@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+PROGRESS_KEYS = ("best_score", "best_epoch", "no_progress")
+
 
 @dataclass
 class EarlyStopper:
@@ -44,5 +46,9 @@ class EarlyStopper:
         return asdict(self)
 
     def load_state_dict(self, state: dict) -> None:
-        for key, value in state.items():
-            setattr(self, key, value)
+        """A checkpoint's progress (best score and epoch, evaluations without progress);
+        whether and when to stop stay this run's settings: a run that continues another
+        (AutoMode's final run) may have turned early stopping off."""
+        for key in PROGRESS_KEYS:
+            if key in state:
+                setattr(self, key, state[key])

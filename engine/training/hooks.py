@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from automl.engine.training.trainers import Evaluation
 
 logger = logging.getLogger("automl.trial")
+LATE_FRACTION = 0.75  # a fitted schedule is not lengthened after this share of it
 
 
 def should_evaluate(epoch: int, settings) -> bool:
@@ -150,8 +151,8 @@ class EpochHooks:
             epoch, self.planned_epochs, finish_by - time.time(), run.epoch_clock.mean_s()
         )
         epochs = self.planned_epochs if epochs is None else epochs
-        if epochs == planned:
-            return
+        if epochs == planned or (epochs > planned and epoch >= LATE_FRACTION * planned):
+            return  # late in a schedule, lengthening it would lift the annealed rate again
         run.settings = replace(run.settings, number_of_epochs=epochs)
         scheduler.set_epochs(epochs)
         self.eta.n_epochs = epochs

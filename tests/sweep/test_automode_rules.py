@@ -206,6 +206,7 @@ def test_a_tight_budget_gives_the_first_trial_all_of_it():
     assert plan.explore_share == 0.0 and "no search" in plan.explore_why
     first, second = plan.portfolio[0], plan.portfolio[1]
     assert first["number_of_epochs"] > second["number_of_epochs"]  # 180 s against 20 s
+    assert first["early_stopping"] is False and "early_stopping" not in second
     roomy = AutoModeOptions(pretrained=False, trial_budget_s=1200.0, job_budget_s=3600.0)
     plan = plan_automode("image_classification", data, cpu, 6, {}, options=roomy)
     assert plan.explore_share == rules.EXPLORE_SHARE

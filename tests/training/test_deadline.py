@@ -96,3 +96,34 @@ def test_a_trial_with_little_time_trains_fewer_epochs_and_anneals(
     assert "epochs in all instead of 50" in log
     lines = read_jsonl(trial / "metrics.jsonl")
     assert lines[-1]["epoch"] == result["epochs_completed"]  # the new last epoch evaluated
+
+
+def test_a_fitted_schedule_is_not_lengthened_late(monkeypatch):
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from automl.engine.training import hooks as hooks_module
+
+    @dataclass(frozen=True)
+    class Settings:
+        number_of_epochs: int
+
+    class Scheduler:
+        epochs = None
+
+        def set_epochs(self, epochs):
+            self.epochs = epochs
+
+    status = SimpleNamespace(update=lambda **fields: None)
+    clock = SimpleNamespace(mean_s=lambda: 10.0)
+    run = SimpleNamespace(
+        settings=Settings(20), spec=SimpleNamespace(finish_by=time.time() + 1000.0),
+        status=status, epoch_clock=clock,
+    )  # fmt: skip
+    hooks = hooks_module.EpochHooks(run)
+    run.settings = Settings(12)  # shortened earlier; now the time would hold all 20
+    scheduler = Scheduler()
+    hooks.fit_to_deadline(10, scheduler)  # past three quarters of 12: kept
+    assert run.settings.number_of_epochs == 12 and scheduler.epochs is None
+    hooks.fit_to_deadline(5, scheduler)  # early: back to the plan
+    assert run.settings.number_of_epochs == 20 and scheduler.epochs == 20

@@ -105,6 +105,17 @@ def test_early_stopping_patience_and_delay():
     assert stopper.best_epoch == 6  # a tie moves the best model to the later epoch
 
 
+def test_a_resumed_stopper_keeps_its_own_settings_and_the_checkpoints_progress():
+    old = EarlyStopper(enabled=True, patience=2, delay=0)
+    for epoch, score in enumerate((0.5, 0.4, 0.3), 1):
+        old.update(epoch, score)
+    assert old.should_stop
+    resumed = EarlyStopper(enabled=False, patience=2, delay=0)  # a final run: stopping off
+    resumed.load_state_dict(old.state_dict())
+    assert (resumed.best_score, resumed.best_epoch, resumed.no_progress) == (0.5, 1, 2)
+    assert not resumed.enabled and not resumed.should_stop
+
+
 def test_early_stopping_disabled_never_stops():
     stopper = EarlyStopper(enabled=False, patience=1, delay=0)
     for epoch in range(1, 6):
